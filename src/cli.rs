@@ -1,0 +1,271 @@
+//! The command line: every option, documented once (these doc comments are `--help`), and
+//! its translation into the run's [`Settings`]. Flag names are a contract with ossec.conf
+//! files in the field: rename none.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+use time::{Date, Duration, OffsetDateTime};
+
+use crate::collect::Settings;
+use crate::flatten::MIN_LINE_BYTES;
+use crate::layout;
+use crate::listing::Filters;
+use crate::s3::Connection;
+use crate::state;
+
+/// Exit codes, as documented in `--help`.
+pub mod exit {
+    /// Success, including "nothing new" and "line budget reached".
+    pub const OK: u8 = 0;
+    /// The run could not proceed (S3 unreachable, bucket missing, access denied, stdout closed).
+    pub const FAILED: u8 = 1;
+    /// Bad command line.
+    pub const USAGE: u8 = 2;
+    /// Partial: some objects or records could not be read; the rest was printed.
+    pub const PARTIAL: u8 = 3;
+    /// Another run holds the state; this one printed nothing.
+    pub const BUSY: u8 = 4;
+    /// The state database cannot be read or written.
+    pub const STATE: u8 = 5;
+}
+
+const AFTER_HELP: &str = "\
+Each run prints every CloudTrail record it has not printed before, one compact JSON record a
+line on stdout, then exits. Diagnostics go to stderr. Objects are never changed or deleted
+in the bucket: the state database remembers what was printed.
+
+OSSEC / Wazuh agent (ossec.conf):
+  <localfile>
+    <log_format>command</log_format>
+    <alias>aws-cloudtrail</alias>
+    <command>/usr/bin/ossec-cloudtrail --bucket my-trail-bucket</command>
+    <frequency>300</frequency>
+  </localfile>
+
+Credentials come from the standard AWS chain only: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
+AWS_PROFILE or --profile (incl. SSO and credential_process), web identity, ECS/EKS and EC2
+instance roles. The reader needs s3:ListBucket and s3:GetObject on the trail bucket, and
+kms:Decrypt when the trail is encrypted with a KMS key.
+
+Exit codes:
+  0  success, also when there was nothing new or the line budget was reached
+  1  the run failed (bucket missing, access denied, S3 unreachable, stdout closed)
+  2  bad command line
+  3  partial: some objects or records could not be read (named on stderr); the rest was
+     printed, and failed objects are retried by the next run
+  4  another run is using the state; this run printed nothing
+  5  the state database cannot be read or written";
+
+/// Brings AWS CloudTrail logs from an S3 bucket into OSSEC and Wazuh.
+#[derive(Debug, Parser)]
+#[command(name = "ossec-cloudtrail", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The S3 bucket the trail delivers to.
+    #[arg(long, value_name = "NAME")]
+    pub bucket: String,
+
+    /// The trail's S3 key prefix: whatever comes before `AWSLogs/` in its keys.
+    #[arg(long, value_name = "P", default_value = "")]
+    pub prefix: String,
+
+    /// AWS region of the bucket [default: from AWS_REGION or the profile, else us-east-1;
+    /// a bucket found in another region is followed, with a warning].
+    #[arg(long, value_name = "R")]
+    pub region: Option<String>,
+
+    /// Named profile from ~/.aws/config and ~/.aws/credentials.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Talk to this S3-compatible endpoint instead of AWS (MinIO, Ceph, a test server);
+    /// uses path-style addressing.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Directory of the state database (created with mode 0700) [default:
+    /// /var/ossec/var/ossec-cloudtrail when /var/ossec/var is writable, as on an OSSEC or
+    /// Wazuh agent; else $XDG_STATE_HOME/ossec-cloudtrail, i.e.
+    /// ~/.local/state/ossec-cloudtrail].
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+
+    /// Ignore logs before this day (UTC). Without it, a partition seen for the first time
+    /// starts yesterday, so a new install does not flood the manager with old history.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub only_logs_after: Option<Date>,
+
+    /// Only these account ids (comma-separated).
+    #[arg(long, value_name = "ID[,ID...]", value_delimiter = ',', value_parser = parse_account)]
+    pub accounts: Vec<String>,
+
+    /// Only these regions (comma-separated); also skips region discovery.
+    #[arg(long, value_name = "R[,R...]", value_delimiter = ',', value_parser = parse_region)]
+    pub regions: Vec<String>,
+
+    /// Most lines one run prints. Wazuh reads at most 10000 lines of one command run and
+    /// its agent buffer drops bursts; the next run resumes exactly where this one stopped.
+    #[arg(long, value_name = "N", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_lines: u64,
+
+    /// Longest line printed, in bytes. OSSEC splits longer lines (5631 bytes); Wazuh keeps
+    /// 65024. Larger records are trimmed, bulkiest parts first, and marked `ossecTrimmed`.
+    #[arg(long, value_name = "N", default_value_t = 5631, value_parser = parse_line_bytes)]
+    pub max_line_bytes: usize,
+
+    /// Print what would be printed, change nothing in the state.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Days before a partition's newest printed day that each run lists again, to catch
+    /// files that CloudTrail delivers late.
+    #[arg(long, value_name = "DAYS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=31))]
+    pub lookback_days: u32,
+
+    /// Downloads in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// More detail on stderr (-v: each listing and object, -vv: also the AWS SDK).
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl Cli {
+    /// The run's settings; fails only when no state location can be found.
+    pub fn settings(&self) -> Result<Settings, String> {
+        let state_path = match &self.state {
+            Some(path) => path.clone(),
+            None => state::default_path()
+                .ok_or("cannot choose a state directory (no HOME): pass --state PATH")?,
+        };
+        Ok(Settings {
+            bucket: self.bucket.clone(),
+            prefix: layout::normalize_prefix(&self.prefix),
+            connection: Connection {
+                region: self.region.clone(),
+                profile: self.profile.clone(),
+                endpoint_url: self.endpoint_url.clone(),
+            },
+            state_path,
+            only_logs_after: self.only_logs_after,
+            default_start: OffsetDateTime::now_utc().date() - Duration::days(1),
+            filters: Filters {
+                accounts: self.accounts.clone(),
+                regions: self.regions.clone(),
+            },
+            max_lines: self.max_lines,
+            max_line_bytes: self.max_line_bytes,
+            dry_run: self.dry_run,
+            lookback_days: self.lookback_days,
+            concurrency: self.concurrency.into(),
+        })
+    }
+
+    /// The log filter for stderr; `RUST_LOG` wins when set.
+    pub fn log_filter(&self) -> &'static str {
+        match (self.quiet, self.verbose) {
+            (true, _) => "error",
+            (false, 0) => "warn,ossec_cloudtrail=info",
+            (false, 1) => "warn,ossec_cloudtrail=debug",
+            (false, _) => "debug,ossec_cloudtrail=trace,hyper=info,h2=info,rustls=info",
+        }
+    }
+}
+
+fn parse_date(s: &str) -> Result<Date, String> {
+    Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|e| format!("expected a day as YYYY-MM-DD ({e})"))
+}
+
+fn parse_account(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if layout::is_account_id(s) {
+        Ok(s.to_owned())
+    } else {
+        Err("an AWS account id is 12 digits".to_owned())
+    }
+}
+
+fn parse_region(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if layout::is_region(s) {
+        Ok(s.to_owned())
+    } else {
+        Err("expected a region name such as us-east-1".to_owned())
+    }
+}
+
+fn parse_line_bytes(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    if (MIN_LINE_BYTES..=16 * 1024 * 1024).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "must be between {MIN_LINE_BYTES} (room for the fields always kept) and 16777216"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_the_documented_flags() {
+        let cli = Cli::try_parse_from([
+            "ossec-cloudtrail",
+            "--bucket",
+            "b",
+            "--prefix",
+            "/logs/",
+            "--accounts",
+            "111122223333,444455556666",
+            "--regions",
+            "us-east-1",
+            "--only-logs-after",
+            "2026-11-01",
+            "--max-lines",
+            "10",
+            "--max-line-bytes",
+            "65024",
+            "--dry-run",
+            "--state",
+            "/tmp/s",
+        ])
+        .unwrap();
+        let s = cli.settings().unwrap();
+        assert_eq!(s.prefix, "logs/");
+        assert_eq!(s.filters.accounts, ["111122223333", "444455556666"]);
+        assert_eq!(s.only_logs_after, Some(time::macros::date!(2026 - 11 - 01)));
+        assert_eq!((s.max_lines, s.max_line_bytes, s.dry_run), (10, 65024, true));
+    }
+
+    #[test]
+    fn rejects_bad_values_with_a_reason() {
+        for (flag, value) in [
+            ("--accounts", "1234"),
+            ("--regions", "US_EAST"),
+            ("--only-logs-after", "2026-13-01"),
+            ("--max-line-bytes", "100"),
+            ("--max-lines", "0"),
+        ] {
+            let err = Cli::try_parse_from(["ossec-cloudtrail", "--bucket", "b", flag, value])
+                .expect_err(flag);
+            assert_eq!(err.exit_code(), i32::from(exit::USAGE), "{flag}");
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The CloudTrail key layout in S3: which prefixes hold which account and region, which keys
+//! are log files, and which date folder a key belongs to.
+//!
+//! CloudTrail writes `[PREFIX/]AWSLogs/[o-ORGID/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/FILE`,
+//! where FILE is `ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHmmZ_RANDOM.json.gz`. This module only
+//! reasons about key strings: it never talks to S3 (that is `listing`) and never decides what
+//! was already printed (that is `state`).
+
+use time::{Date, Month};
+
+/// One account/region folder of a trail: the unit that is listed, ordered and remembered.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Partition {
+    /// Full S3 prefix, ending in `/CloudTrail/REGION/`.
+    pub prefix: String,
+    pub org: Option<String>,
+    pub account: String,
+    pub region: String,
+}
+
+impl Partition {
+    pub fn new(account_prefix: &str, org: Option<&str>, account: &str, region: &str) -> Self {
+        Partition {
+            prefix: format!("{account_prefix}CloudTrail/{region}/"),
+            org: org.map(str::to_owned),
+            account: account.to_owned(),
+            region: region.to_owned(),
+        }
+    }
+
+    /// The key prefix of one day's folder, e.g. `.../us-east-1/2026/11/23/`.
+    pub fn day_folder(&self, date: Date) -> String {
+        format!(
+            "{}{:04}/{:02}/{:02}/",
+            self.prefix,
+            date.year(),
+            u8::from(date.month()),
+            date.day()
+        )
+    }
+
+    /// Recognises a CloudTrail log file of this partition and tells its date and sort stamp.
+    /// Digests, Insights, folder placeholders and stray files return `None`.
+    pub fn log_file<'k>(&self, key: &'k str) -> Option<LogFile<'k>> {
+        let rest = key.strip_prefix(&self.prefix)?;
+        let (date, file) = parse_day_path(rest)?;
+        let stamp = file
+            .strip_prefix(&self.account)?
+            .strip_prefix("_CloudTrail_")?
+            .strip_prefix(&self.region)?
+            .strip_prefix('_')?;
+        if !stamp.ends_with(".json.gz") || stamp.contains('/') {
+            return None;
+        }
+        Some(LogFile { date, stamp })
+    }
+}
+
+/// What a log file's key says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogFile<'k> {
+    /// The day folder the file sits in.
+    pub date: Date,
+    /// `YYYYMMDDTHHmmZ_RANDOM.json.gz`: sorts files of different partitions by delivery time.
+    pub stamp: &'k str,
+}
+
+/// `--prefix` as S3 wants it: no leading slash, one trailing slash, empty when unset.
+pub fn normalize_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("{trimmed}/")
+    }
+}
+
+/// The `AWSLogs/` folder under the user's prefix: the root of account discovery.
+pub fn awslogs_prefix(normalized_prefix: &str) -> String {
+    format!("{normalized_prefix}AWSLogs/")
+}
+
+/// The last path segment of a common prefix returned by a delimiter listing
+/// (`AWSLogs/123456789012/` gives `123456789012`).
+pub fn last_segment(common_prefix: &str) -> &str {
+    common_prefix
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+}
+
+/// An AWS account id: exactly twelve digits.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An AWS Organizations id: `o-` and 10 to 32 lowercase letters or digits.
+pub fn is_org_id(s: &str) -> bool {
+    s.strip_prefix("o-").is_some_and(|rest| {
+        (10..=32).contains(&rest.len())
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
+}
+
+/// A region name as CloudTrail writes it (`us-east-1`, `us-gov-west-1`, `cn-north-1`).
+pub fn is_region(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.contains('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Splits `YYYY/MM/DD/FILE` into its date and file name.
+fn parse_day_path(rest: &str) -> Option<(Date, &str)> {
+    let bytes = rest.as_bytes();
+    if bytes.len() < 11 || bytes[4] != b'/' || bytes[7] != b'/' || bytes[10] != b'/' {
+        return None;
+    }
+    let year: i32 = digits(&rest[0..4])?;
+    let month: u8 = digits(&rest[5..7])?;
+    let day: u8 = digits(&rest[8..10])?;
+    let date = Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()?;
+    let file = &rest[11..];
+    (!file.is_empty()).then_some((date, file))
+}
+
+fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    fn partition() -> Partition {
+        Partition::new("logs/AWSLogs/111122223333/", None, "111122223333", "us-east-1")
+    }
+
+    #[test]
+    fn recognises_log_files_and_rejects_the_rest() {
+        let p = partition();
+        let base = "logs/AWSLogs/111122223333/CloudTrail/us-east-1/";
+        let cases: &[(&str, Option<(Date, &str)>)] = &[
+            (
+                "2026/11/23/111122223333_CloudTrail_us-east-1_20261123T0930Z_AbC123.json.gz",
+                Some((date!(2026 - 11 - 23), "20261123T0930Z_AbC123.json.gz")),
+            ),
+            ("2026/11/23/", None),
+            ("2026/11/23", None),
+            ("2026/11/23/notes.txt", None),
+            (
+                "2026/11/23/111122223333_CloudTrail-Digest_us-east-1_20261123T0930Z.json.gz",
+                None,
+            ),
+            (
+                "2026/11/23/999999999999_CloudTrail_us-east-1_20261123T0930Z_x.json.gz",
+                None,
+            ),
+            (
+                "2026/11/23/111122223333_CloudTrail_eu-west-1_20261123T0930Z_x.json.gz",
+                None,
+            ),
+            (
+                "2026/02/30/111122223333_CloudTrail_us-east-1_20260230T0930Z_x.json.gz",
+                None,
+            ),
+            (
+                "2026/11/23/111122223333_CloudTrail_us-east-1_20261123T0930Z_x.json",
+                None,
+            ),
+            (
+                "2026/11/23/sub/111122223333_CloudTrail_us-east-1_20261123T0930Z_x.json.gz",
+                None,
+            ),
+        ];
+        for (rest, want) in cases {
+            let key = format!("{base}{rest}");
+            let got = p.log_file(&key).map(|f| (f.date, f.stamp));
+            assert_eq!(got, *want, "key {key}");
+        }
+        assert_eq!(p.log_file("other/AWSLogs/x"), None);
+    }
+
+    #[test]
+    fn day_folder_is_zero_padded() {
+        assert_eq!(
+            partition().day_folder(date!(2026 - 01 - 05)),
+            "logs/AWSLogs/111122223333/CloudTrail/us-east-1/2026/01/05/"
+        );
+    }
+
+    #[test]
+    fn prefixes_are_normalized() {
+        for (input, want) in [
+            ("", ""),
+            ("/", ""),
+            ("logs", "logs/"),
+            ("/logs/", "logs/"),
+            ("a/b//", "a/b/"),
+        ] {
+            assert_eq!(normalize_prefix(input), want, "prefix {input:?}");
+        }
+        assert_eq!(awslogs_prefix("logs/"), "logs/AWSLogs/");
+    }
+
+    #[test]
+    fn classifies_folder_names() {
+        assert!(is_account_id("111122223333"));
+        assert!(!is_account_id("11112222333"));
+        assert!(!is_account_id("11112222333x"));
+        assert!(is_org_id("o-a1b2c3d4e5"));
+        assert!(!is_org_id("o-short"));
+        assert!(!is_org_id("o-A1B2C3D4E5"));
+        assert!(is_region("us-east-1"));
+        assert!(is_region("us-gov-west-1"));
+        assert!(!is_region("CloudTrail"));
+        assert!(!is_region(""));
+        assert_eq!(last_segment("AWSLogs/o-a1b2c3d4e5/"), "o-a1b2c3d4e5");
+        assert_eq!(last_segment("x/AWSLogs/111122223333/"), "111122223333");
+    }
+}

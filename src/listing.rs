@@ -1,0 +1,211 @@
+//! Finds what there is to print: discovers the trail's partitions (organisation, account,
+//! region) with delimiter listings, then lists each partition from its start date only,
+//! keeping the log files that the state does not hold as done.
+//!
+//! Never lists the whole bucket: an idle run costs the discovery listings plus one listing per
+//! partition. It does not download anything (that is `collect`), nor decide how keys look (that
+//! is `layout`).
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use time::{Date, Duration};
+
+use crate::layout::{self, Partition};
+use crate::s3::{Bucket, S3Error};
+use crate::state::{State, StateError};
+
+/// Listings in flight at once during discovery and partition listing.
+const LIST_CONCURRENCY: usize = 8;
+
+/// Which partitions to look at.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+}
+
+/// A log file to print (from `resume_from` on).
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub key: String,
+    pub size: u64,
+    pub date: Date,
+    /// `YYYYMMDDTHHmmZ_RANDOM.json.gz`: with `date`, orders files across partitions by time.
+    pub stamp: String,
+    /// Records of this key that an earlier run already printed.
+    pub resume_from: u64,
+}
+
+#[derive(Debug)]
+pub enum ListError {
+    S3(S3Error),
+    State(StateError),
+}
+
+impl From<S3Error> for ListError {
+    fn from(e: S3Error) -> Self {
+        ListError::S3(e)
+    }
+}
+
+impl From<StateError> for ListError {
+    fn from(e: StateError) -> Self {
+        ListError::State(e)
+    }
+}
+
+/// The partitions under `prefix`, sorted, after the filters.
+pub async fn discover(
+    bucket: &Bucket,
+    prefix: &str,
+    filters: &Filters,
+) -> Result<Vec<Partition>, S3Error> {
+    let root = layout::awslogs_prefix(prefix);
+    let mut accounts: Vec<(String, Option<String>, String)> = Vec::new();
+    let mut orgs = Vec::new();
+    for folder in bucket.list_folders(&root).await? {
+        let name = layout::last_segment(&folder).to_owned();
+        if layout::is_account_id(&name) {
+            accounts.push((folder, None, name));
+        } else if layout::is_org_id(&name) {
+            orgs.push((folder, name));
+        } else {
+            tracing::debug!("skipping {folder}: neither an account nor an organisation id");
+        }
+    }
+    let org_accounts: Vec<Vec<(String, Option<String>, String)>> = stream::iter(orgs)
+        .map(|(folder, org)| async move {
+            let members = bucket.list_folders(&folder).await?;
+            Ok::<_, S3Error>(
+                members
+                    .into_iter()
+                    .filter_map(|f| {
+                        let account = layout::last_segment(&f).to_owned();
+                        layout::is_account_id(&account).then(|| (f, Some(org.clone()), account))
+                    })
+                    .collect(),
+            )
+        })
+        .buffered(LIST_CONCURRENCY)
+        .try_collect()
+        .await?;
+    accounts.extend(org_accounts.into_iter().flatten());
+    accounts.retain(|(_, _, account)| filters.accounts.is_empty() || filters.accounts.contains(account));
+
+    let per_account: Vec<Vec<Partition>> = stream::iter(accounts)
+        .map(|(folder, org, account)| async move {
+            let regions = if filters.regions.is_empty() {
+                let trail = format!("{folder}CloudTrail/");
+                bucket
+                    .list_folders(&trail)
+                    .await?
+                    .iter()
+                    .map(|f| layout::last_segment(f).to_owned())
+                    .filter(|r| layout::is_region(r))
+                    .collect()
+            } else {
+                // Named regions need no discovery: an absent one lists as empty.
+                filters.regions.clone()
+            };
+            Ok::<_, S3Error>(
+                regions
+                    .iter()
+                    .map(|region| Partition::new(&folder, org.as_deref(), &account, region))
+                    .collect(),
+            )
+        })
+        .buffered(LIST_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut partitions: Vec<Partition> = per_account.into_iter().flatten().collect();
+    partitions.sort();
+    partitions.dedup();
+    Ok(partitions)
+}
+
+/// Where listing a partition starts: the look-back window before its newest done key, never
+/// before its floor (the first date this state ever listed it from, or `--only-logs-after`).
+pub fn start_date(
+    state: &State,
+    partition: &Partition,
+    explicit_floor: Option<Date>,
+    default_floor: Date,
+    lookback_days: u32,
+) -> Result<Date, StateError> {
+    let stored = state.floor(&partition.prefix)?;
+    if stored.is_none() {
+        state.set_floor(&partition.prefix, explicit_floor.unwrap_or(default_floor))?;
+    }
+    let floor = explicit_floor.or(stored).unwrap_or(default_floor);
+    let newest = state.newest_done(&partition.prefix)?;
+    let from_newest = newest
+        .as_deref()
+        .and_then(|key| partition.log_file(key))
+        .map(|file| file.date - Duration::days(lookback_days.into()));
+    Ok(match from_newest {
+        Some(date) => date.max(floor),
+        None => floor,
+    })
+}
+
+/// The log files of `partition` from `start` on that are not done, in key order.
+pub async fn list_new(
+    bucket: &Bucket,
+    state: &State,
+    partition: &Partition,
+    start: Date,
+) -> Result<Vec<Pending>, ListError> {
+    // StartAfter the folder name itself: the folder's first key sorts right after it.
+    let start_after = partition.day_folder(start);
+    let mut pending = Vec::new();
+    let mut continuation = None;
+    loop {
+        let first_page = continuation.is_none();
+        let page = bucket
+            .list_page(
+                &partition.prefix,
+                false,
+                first_page.then_some(start_after.as_str()),
+                continuation,
+            )
+            .await?;
+        for object in page.objects {
+            let Some(file) = partition.log_file(&object.key) else {
+                tracing::debug!("skipping {}: not a CloudTrail log file", object.key);
+                continue;
+            };
+            if object.size == 0 || state.is_done(&object.key)? {
+                continue;
+            }
+            pending.push(Pending {
+                resume_from: state.resume_from(&object.key)?,
+                date: file.date,
+                stamp: file.stamp.to_owned(),
+                size: object.size,
+                key: object.key,
+            });
+        }
+        match page.next {
+            Some(token) => continuation = Some(token),
+            None => return Ok(pending),
+        }
+    }
+}
+
+/// Lists every partition (a few at a time) and merges their files into one queue ordered by
+/// delivery time: each partition's own files stay in key order, and a line budget is spread
+/// fairly over partitions instead of draining one before the next.
+pub async fn queue(
+    bucket: &Bucket,
+    state: &State,
+    partitions: &[Partition],
+    starts: &[Date],
+) -> Result<Vec<Pending>, ListError> {
+    let lists: Vec<Vec<Pending>> = stream::iter(partitions.iter().zip(starts))
+        .map(|(partition, start)| list_new(bucket, state, partition, *start))
+        .buffered(LIST_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut all: Vec<Pending> = lists.into_iter().flatten().collect();
+    all.sort_by(|a, b| (a.date, &a.stamp, &a.key).cmp(&(b.date, &b.stamp, &b.key)));
+    Ok(all)
+}
