@@ -251,7 +251,10 @@ mod tests {
         assert_eq!(s.prefix, "logs/");
         assert_eq!(s.filters.accounts, ["111122223333", "444455556666"]);
         assert_eq!(s.only_logs_after, Some(time::macros::date!(2026 - 11 - 01)));
-        assert_eq!((s.max_lines, s.max_line_bytes, s.dry_run), (10, 65024, true));
+        assert_eq!(
+            (s.max_lines, s.max_line_bytes, s.dry_run),
+            (10, 65024, true)
+        );
     }
 
     #[test]

@@ -85,7 +85,11 @@ impl fmt::Display for Summary {
             self.elapsed.as_secs_f64()
         )?;
         if self.failed_objects > 0 {
-            write!(f, "; {} objects failed and will be retried", self.failed_objects)?;
+            write!(
+                f,
+                "; {} objects failed and will be retried",
+                self.failed_objects
+            )?;
         }
         if self.bad_records > 0 {
             write!(f, "; {} invalid records skipped", self.bad_records)?;
@@ -161,7 +165,9 @@ where
         Err(S3Error {
             kind: S3ErrorKind::WrongRegion(Some(region)),
             ..
-        }) if settings.connection.region.is_none() && settings.connection.endpoint_url.is_none() => {
+        }) if settings.connection.region.is_none()
+            && settings.connection.endpoint_url.is_none() =>
+        {
             tracing::warn!(
                 "bucket {} is in {region}, not {}: following it (pass --region {region} to save this detour)",
                 settings.bucket,
@@ -295,12 +301,18 @@ async fn prefetch(
         let mut rendered = Rendered::default();
         let reader = decode::open(io::Cursor::new(data));
         let end = match reader {
-            Ok(reader) => render(reader, resume_from, max_line_bytes, &key, &mut |line, index| {
-                rendered.lines.extend_from_slice(line);
-                rendered.lines.push(b'\n');
-                rendered.record_of_line.push(index);
-                Ok(true)
-            }),
+            Ok(reader) => render(
+                reader,
+                resume_from,
+                max_line_bytes,
+                &key,
+                &mut |line, index| {
+                    rendered.lines.extend_from_slice(line);
+                    rendered.lines.push(b'\n');
+                    rendered.record_of_line.push(index);
+                    Ok(true)
+                },
+            ),
             Err(e) => RenderEnd::failed(e),
         };
         rendered.end = end;
@@ -484,7 +496,8 @@ impl<W: Write> Printer<'_, W> {
         if end.stopped {
             self.summary.budget_reached = true;
             if end.records_read > pending.resume_from {
-                self.state.mark_printed_up_to(&pending.key, end.records_read)?;
+                self.state
+                    .mark_printed_up_to(&pending.key, end.records_read)?;
             }
             return Ok(());
         }
@@ -495,7 +508,8 @@ impl<W: Write> Printer<'_, W> {
             }
             Some(error) => {
                 if end.records_read > pending.resume_from {
-                    self.state.mark_printed_up_to(&pending.key, end.records_read)?;
+                    self.state
+                        .mark_printed_up_to(&pending.key, end.records_read)?;
                 }
                 self.fail(pending, &error.to_string());
             }

@@ -179,7 +179,11 @@ impl<R: Read> RecordReader<R> {
                                 compact,
                             }));
                         }
-                        None => return Err(DecodeError::Truncated { records: self.records }),
+                        None => {
+                            return Err(DecodeError::Truncated {
+                                records: self.records,
+                            })
+                        }
                         Some(_) => return Err(self.syntax("a record (a JSON object)")),
                     }
                 }
@@ -472,15 +476,31 @@ mod tests {
             (br#"{"Other":1}"#, "no \"Records\" array"),
             (br#"{"Records":{}}"#, "an array as the value"),
             (br#"{"Records":[1]}"#, "a record (a JSON object)"),
-            (br#"{"Records":[{"a":1},]}"#, "a record (a JSON object) after `,`"),
-            (br#"{"Records":[{"a":1}"#, "ends inside the \"Records\" array, after 1"),
-            (br#"{"Records":[{"a":1},{"b":"#, "ends inside the \"Records\" array, after 1"),
-            (br#"{"Records":[{"a":"x"#, "ends inside the \"Records\" array, after 0"),
+            (
+                br#"{"Records":[{"a":1},]}"#,
+                "a record (a JSON object) after `,`",
+            ),
+            (
+                br#"{"Records":[{"a":1}"#,
+                "ends inside the \"Records\" array, after 1",
+            ),
+            (
+                br#"{"Records":[{"a":1},{"b":"#,
+                "ends inside the \"Records\" array, after 1",
+            ),
+            (
+                br#"{"Records":[{"a":"x"#,
+                "ends inside the \"Records\" array, after 0",
+            ),
             (br#"{"Records":[]}x"#, "nothing after the document"),
         ];
         for (doc, want) in cases {
             let err = read_all(doc, 3).unwrap_err().to_string();
-            assert!(err.contains(want), "{:?}: got {err:?}", String::from_utf8_lossy(doc));
+            assert!(
+                err.contains(want),
+                "{:?}: got {err:?}",
+                String::from_utf8_lossy(doc)
+            );
         }
     }
 
@@ -516,7 +536,10 @@ mod tests {
         };
         assert!(count > 0 && count < 2001, "read {count} records");
         assert!(
-            matches!(err, DecodeError::Read { .. } | DecodeError::Truncated { .. }),
+            matches!(
+                err,
+                DecodeError::Read { .. } | DecodeError::Truncated { .. }
+            ),
             "{err}"
         );
     }

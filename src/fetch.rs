@@ -75,9 +75,7 @@ pub fn open_stream(
     bucket: &Bucket,
     key: &str,
 ) -> Result<impl Read + Send + 'static, FetchError> {
-    let body: ByteStream = runtime
-        .block_on(bucket.get(key))
-        .map_err(FetchError::S3)?;
+    let body: ByteStream = runtime.block_on(bucket.get(key)).map_err(FetchError::S3)?;
     Ok(SyncIoBridge::new_with_handle(
         body.into_async_read(),
         runtime.clone(),
@@ -102,7 +100,10 @@ mod tests {
             let base = 200u64 << attempt;
             for _ in 0..20 {
                 let wait = backoff(attempt, "k").as_millis() as u64;
-                assert!((base / 2..base / 2 + base).contains(&wait), "{attempt}: {wait}");
+                assert!(
+                    (base / 2..base / 2 + base).contains(&wait),
+                    "{attempt}: {wait}"
+                );
             }
         }
     }

@@ -148,7 +148,7 @@ impl Trim {
             .filter(|(k, _)| !ALWAYS_KEPT.contains(&k.as_str()))
             .map(|(k, v)| (json_len(v), k.clone()))
             .collect();
-        others.sort_by(|a, b| b.0.cmp(&a.0));
+        others.sort_by_key(|entry| std::cmp::Reverse(entry.0));
         for (_, name) in others {
             map.shift_remove(&name);
             self.touch(OTHER_FIELDS);
@@ -220,7 +220,7 @@ fn by_size_desc(map: &Map<String, Value>, names: &[&'static str]) -> Vec<&'stati
         .filter_map(|&n| map.get(n).map(|v| (json_len(v), n)))
         .collect();
     // A stable sort keeps the order of `names` among equals.
-    present.sort_by(|a, b| b.0.cmp(&a.0));
+    present.sort_by_key(|entry| std::cmp::Reverse(entry.0));
     present.into_iter().map(|(_, n)| n).collect()
 }
 
@@ -251,15 +251,9 @@ fn shrink(value: &Value) -> Value {
 /// Shortens every string under `value` whose JSON form is longer than `limit` bytes.
 fn shorten_strings(value: &mut Value, limit: usize) {
     match value {
-        Value::String(s) => {
-            if escaped_len(s) > limit {
-                *s = shortened(s, limit);
-            }
-        }
+        Value::String(s) if escaped_len(s) > limit => *s = shortened(s, limit),
         Value::Array(items) => items.iter_mut().for_each(|v| shorten_strings(v, limit)),
-        Value::Object(members) => members
-            .values_mut()
-            .for_each(|v| shorten_strings(v, limit)),
+        Value::Object(members) => members.values_mut().for_each(|v| shorten_strings(v, limit)),
         _ => {}
     }
 }
@@ -363,8 +357,8 @@ mod tests {
 
     #[test]
     fn whitespace_is_removed_and_key_order_kept() {
-        let (out, shape) = line("{ \"z\": 1,\n \"a\": [1, 2], \"m\": \"a b\" }", false, 5631)
-            .unwrap();
+        let (out, shape) =
+            line("{ \"z\": 1,\n \"a\": [1, 2], \"m\": \"a b\" }", false, 5631).unwrap();
         assert_eq!(shape, Shape::Compacted);
         assert_eq!(out, r#"{"z":1,"a":[1,2],"m":"a b"}"#);
     }
@@ -391,7 +385,12 @@ mod tests {
 
     #[test]
     fn oversized_records_fit_stay_valid_and_keep_the_key_fields() {
-        for (bulk, max) in [(6_000, 5631), (20_000, 5631), (200_000, 5631), (70_000, 65024)] {
+        for (bulk, max) in [
+            (6_000, 5631),
+            (20_000, 5631),
+            (200_000, 5631),
+            (70_000, 65024),
+        ] {
             let text = record(bulk);
             let (out, shape) = line(&text, true, max).unwrap();
             assert_eq!(shape, Shape::Trimmed, "bulk {bulk}");
@@ -402,7 +401,10 @@ mod tests {
             }
             assert_eq!(map["errorCode"], "Client.UnauthorizedOperation");
             assert_eq!(map[TRIM_MARK]["originalBytes"], text.len());
-            assert!(out.contains(r#""ConsoleLogin":"Failure""#), "short members survive");
+            assert!(
+                out.contains(r#""ConsoleLogin":"Failure""#),
+                "short members survive"
+            );
             assert!(out.ends_with(r#"}}"#));
         }
     }
@@ -412,7 +414,10 @@ mod tests {
         let text = record(6_000);
         let (out, _) = line(&text, true, 5631).unwrap();
         let map = parsed(&out);
-        assert_eq!(map[TRIM_MARK]["fields"], serde_json::json!(["responseElements"]));
+        assert_eq!(
+            map[TRIM_MARK]["fields"],
+            serde_json::json!(["responseElements"])
+        );
         assert_eq!(map["requestParameters"]["instanceType"], "t3.micro");
         let keys: Vec<&str> = map.keys().map(String::as_str).collect();
         assert_eq!(keys.first(), Some(&"eventVersion"), "order is kept");

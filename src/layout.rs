@@ -142,7 +142,12 @@ mod tests {
     use time::macros::date;
 
     fn partition() -> Partition {
-        Partition::new("logs/AWSLogs/111122223333/", None, "111122223333", "us-east-1")
+        Partition::new(
+            "logs/AWSLogs/111122223333/",
+            None,
+            "111122223333",
+            "us-east-1",
+        )
     }
 
     #[test]

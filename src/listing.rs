@@ -89,7 +89,9 @@ pub async fn discover(
         .try_collect()
         .await?;
     accounts.extend(org_accounts.into_iter().flatten());
-    accounts.retain(|(_, _, account)| filters.accounts.is_empty() || filters.accounts.contains(account));
+    accounts.retain(|(_, _, account)| {
+        filters.accounts.is_empty() || filters.accounts.contains(account)
+    });
 
     let per_account: Vec<Vec<Partition>> = stream::iter(accounts)
         .map(|(folder, org, account)| async move {

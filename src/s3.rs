@@ -9,13 +9,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::Client;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
@@ -57,12 +56,8 @@ impl Bucket {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
             .build_https();
-        let region = RegionProviderChain::first_try(conn.region.clone().map(Region::new))
-            .or_default_provider()
-            .or_else(Region::from_static(FALLBACK_REGION));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http)
-            .region(region)
             .retry_config(
                 RetryConfig::standard()
                     .with_max_attempts(MAX_ATTEMPTS)
@@ -75,6 +70,9 @@ impl Bucket {
                     .read_timeout(Duration::from_secs(30))
                     .build(),
             );
+        if let Some(region) = &conn.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
         if let Some(profile) = &conn.profile {
             loader = loader.profile_name(profile);
         }
@@ -82,10 +80,13 @@ impl Bucket {
             loader = loader.endpoint_url(endpoint);
         }
         let shared = loader.load().await;
-        let config = aws_sdk_s3::config::Builder::from(&shared)
+        let mut config = aws_sdk_s3::config::Builder::from(&shared)
             // S3-compatible servers (and `localhost`) cannot take the bucket in the host name.
-            .force_path_style(conn.endpoint_url.is_some())
-            .build();
+            .force_path_style(conn.endpoint_url.is_some());
+        if shared.region().is_none() {
+            config = config.region(Region::from_static(FALLBACK_REGION));
+        }
+        let config = config.build();
         Bucket {
             client: Client::from_conf(config),
             name: name.to_owned(),
@@ -236,9 +237,14 @@ impl S3Error {
                     "AccessDenied" | "AllAccessDisabled" | "AccountProblem" => {
                         S3ErrorKind::AccessDenied
                     }
-                    "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken"
-                    | "InvalidToken" | "TokenRefreshRequired" => S3ErrorKind::BadCredentials,
-                    "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException" => {
+                    "InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+                    | "ExpiredToken"
+                    | "InvalidToken"
+                    | "TokenRefreshRequired" => S3ErrorKind::BadCredentials,
+                    "PermanentRedirect"
+                    | "AuthorizationHeaderMalformed"
+                    | "IllegalLocationConstraintException" => {
                         S3ErrorKind::WrongRegion(bucket_region(service.raw()))
                     }
                     _ if status == 301 => S3ErrorKind::WrongRegion(bucket_region(service.raw())),
@@ -264,9 +270,7 @@ impl S3Error {
 
 impl fmt::Display for S3Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let S3Error {
-            bucket, target, ..
-        } = self;
+        let S3Error { bucket, target, .. } = self;
         match &self.kind {
             S3ErrorKind::NoSuchBucket => write!(
                 f,

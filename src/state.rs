@@ -109,7 +109,12 @@ impl State {
     /// Opens (creating with mode 0700 if needed) the state at `path` for `bucket` and
     /// `prefix`. A read-only open of a state that does not exist yet uses an empty
     /// in-memory one and creates nothing on disk.
-    pub fn open(path: &Path, bucket: &str, prefix: &str, read_only: bool) -> Result<State, StateError> {
+    pub fn open(
+        path: &Path,
+        bucket: &str,
+        prefix: &str,
+        read_only: bool,
+    ) -> Result<State, StateError> {
         let db_path = path.join("db");
         if read_only && !db_path.exists() {
             let db = open_sled(sled::Config::new().temporary(true), path)?;
@@ -203,9 +208,7 @@ impl State {
             .get(tagged(FLOOR, partition))
             .map_err(|e| self.db_err(e))?;
         let format = time::macros::format_description!("[year]-[month]-[day]");
-        Ok(value.and_then(|v| {
-            Date::parse(std::str::from_utf8(&v).ok()?, format).ok()
-        }))
+        Ok(value.and_then(|v| Date::parse(std::str::from_utf8(&v).ok()?, format).ok()))
     }
 
     pub fn set_floor(&self, partition: &str, date: Date) -> Result<(), StateError> {
@@ -251,7 +254,11 @@ impl State {
         let mut batch = sled::Batch::default();
         let mut removed = 0;
         for tag in [DONE, RESUME] {
-            for key in self.tree.range(tagged(tag, prefix)..tagged(tag, before)).keys() {
+            for key in self
+                .tree
+                .range(tagged(tag, prefix)..tagged(tag, before))
+                .keys()
+            {
                 batch.remove(key.map_err(|e| self.db_err(e))?);
                 removed += 1;
             }
@@ -380,7 +387,10 @@ mod tests {
     fn remembers_done_keys_resume_points_and_floors_across_opens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state");
-        let (a, b) = (key("2026/11/22", "20261122T2355Z"), key("2026/11/23", "20261123T0005Z"));
+        let (a, b) = (
+            key("2026/11/22", "20261122T2355Z"),
+            key("2026/11/23", "20261123T0005Z"),
+        );
         {
             let state = State::open(&path, "bucket", "", false).unwrap();
             assert!(!state.is_done(&a).unwrap());
@@ -394,7 +404,11 @@ mod tests {
         assert_eq!(state.newest_done(P).unwrap(), Some(b.clone()));
         assert_eq!(state.floor(P).unwrap(), Some(date!(2026 - 11 - 22)));
         state.mark_done(&a).unwrap();
-        assert_eq!(state.resume_from(&a).unwrap(), 0, "done clears the resume point");
+        assert_eq!(
+            state.resume_from(&a).unwrap(),
+            0,
+            "done clears the resume point"
+        );
 
         let other_scope = State::open(&path, "bucket", "other/", false);
         assert!(
@@ -416,7 +430,9 @@ mod tests {
         for k in [&old, &keep, &elsewhere.to_owned()] {
             state.mark_done(k).unwrap();
         }
-        state.mark_printed_up_to(&key("2026/11/19", "20261119T1000Z"), 3).unwrap();
+        state
+            .mark_printed_up_to(&key("2026/11/19", "20261119T1000Z"), 3)
+            .unwrap();
         let removed = state.prune(P, &format!("{P}2026/11/21/")).unwrap();
         assert_eq!(removed, 2);
         assert!(!state.is_done(&old).unwrap());
@@ -434,7 +450,10 @@ mod tests {
         state.set_floor(P, date!(2026 - 11 - 22)).unwrap();
         assert!(!state.is_done("k").unwrap());
         drop(state);
-        assert!(!path.exists(), "a dry run on a fresh state must not create it");
+        assert!(
+            !path.exists(),
+            "a dry run on a fresh state must not create it"
+        );
 
         let rw = State::open(&path, "bucket", "", false).unwrap();
         rw.mark_done("k").unwrap();
@@ -472,7 +491,9 @@ mod tests {
                 fs::write(&entry, b"garbage, not a sled file").unwrap();
             }
         }
-        let err = State::open(&path, "bucket", "", false).err().expect("must fail");
+        let err = State::open(&path, "bucket", "", false)
+            .err()
+            .expect("must fail");
         assert!(
             matches!(err, StateError::Unreadable { .. }),
             "unexpected error: {err}"

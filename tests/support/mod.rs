@@ -1,0 +1,342 @@
+//! Test harness: a real S3 server (moto) on 127.0.0.1, started once per test binary, buckets
+//! filled with real gzip CloudTrail objects through the AWS SDK, and the real binary run
+//! against them.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde_json::{json, Value};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ossec-cloudtrail");
+
+/// The moto server shared by every test of this binary.
+pub struct Server {
+    pub endpoint: String,
+    /// Holding the pipe keeps the server alive; it dies with this process.
+    _guard: Mutex<Child>,
+}
+
+pub fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(start_moto)
+}
+
+fn moto_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("MOTO_SERVER") {
+        return PathBuf::from(path);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-s3/bin/moto_server")
+}
+
+fn start_moto() -> Server {
+    let moto = moto_path();
+    assert!(
+        moto.exists(),
+        "the tests need a local S3 server, and {} is missing: run `bash scripts/setup-s3.sh` \
+         (or the README's test command, `bash scripts/test.sh`, which does it)",
+        moto.display()
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The shell kills moto when our end of its stdin closes, i.e. when this process exits,
+    // however it exits.
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 </dev/null & pid=$!; read _ignored; kill $pid"#)
+        .arg(&moto)
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("starting moto_server");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Server {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        _guard: Mutex::new(child),
+    }
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+/// A bucket of its own for one test, and a state directory for its runs.
+pub struct Trail {
+    pub bucket: String,
+    pub state: tempfile::TempDir,
+    client: aws_sdk_s3::Client,
+}
+
+impl Trail {
+    pub fn new(name: &str) -> Trail {
+        let server = server();
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&server.endpoint)
+            .force_path_style(true)
+            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
+            .build();
+        let client = aws_sdk_s3::Client::from_conf(config);
+        let bucket = name.replace('_', "-");
+        runtime()
+            .block_on(client.create_bucket().bucket(&bucket).send())
+            .expect("creating the test bucket");
+        Trail {
+            bucket,
+            state: tempfile::tempdir().unwrap(),
+            client,
+        }
+    }
+
+    pub fn put(&self, key: &str, body: Vec<u8>) {
+        runtime()
+            .block_on(
+                self.client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .body(ByteStream::from(body))
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("putting {key}: {e:?}"));
+    }
+
+    /// Puts a gzip CloudTrail log file holding `records`.
+    pub fn put_log(&self, key: &str, records: &[Value]) {
+        self.put(key, gzip(&log_body(records)));
+    }
+
+    /// Runs the collector on this trail with `args` added.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = self
+            .command(args)
+            .output()
+            .expect("running ossec-cloudtrail");
+        Run::from(output)
+    }
+
+    /// The collector's command line for this trail, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "--bucket",
+            &self.bucket,
+            "--endpoint-url",
+            &server().endpoint,
+        ])
+        .arg("--state")
+        .arg(self.state.path().join("state"))
+        .args(args);
+        test_env(&mut cmd);
+        cmd
+    }
+}
+
+/// The environment of every run: static test credentials, no instance metadata lookups, and
+/// no inherited AWS settings from the machine running the tests.
+pub fn test_env(cmd: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("RUST_LOG");
+}
+
+/// What one run printed.
+pub struct Run {
+    pub code: i32,
+    pub lines: Vec<String>,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Run {
+        let stdout = String::from_utf8(output.stdout).expect("stdout is UTF-8");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            lines: stdout.lines().map(str::to_owned).collect(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Asserts the exit code, showing stderr when it is not the expected one.
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, code, "exit code; stderr:\n{}", self.stderr);
+        self
+    }
+
+    /// The eventID of each line, checking on the way that every stdout line is one JSON object.
+    pub fn event_ids(&self) -> Vec<String> {
+        self.lines
+            .iter()
+            .map(|line| {
+                let value: Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+                value["eventID"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("line without eventID: {line}"))
+                    .to_owned()
+            })
+            .collect()
+    }
+}
+
+/// Reads the first `n` lines of a running collector, then closes its stdout, as `| head -n N`
+/// does.
+pub fn run_and_close_after(mut cmd: Command, n: usize) -> (Vec<String>, i32, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    {
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        for _ in 0..n {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            lines.push(line.trim_end().to_owned());
+        }
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        lines,
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `YYYY/MM/DD` of today minus `days_ago`, as key folders spell it.
+pub fn day(days_ago: i64) -> String {
+    let date = time::OffsetDateTime::now_utc().date() - time::Duration::days(days_ago);
+    format!(
+        "{:04}/{:02}/{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+/// The key of a log file, as CloudTrail names it. `day` is `YYYY/MM/DD`, `hhmm` the delivery
+/// time, `prefix` what precedes `AWSLogs/` (empty or ending in `/`).
+pub fn log_key(
+    prefix: &str,
+    org: Option<&str>,
+    account: &str,
+    region: &str,
+    day: &str,
+    hhmm: &str,
+) -> String {
+    let org = org.map(|o| format!("{o}/")).unwrap_or_default();
+    let stamp_day = day.replace('/', "");
+    format!(
+        "{prefix}AWSLogs/{org}{account}/CloudTrail/{region}/{day}/{account}_CloudTrail_{region}_{stamp_day}T{hhmm}Z_{:08x}.json.gz",
+        fxhash(&format!("{org}{account}{region}{day}{hhmm}"))
+    )
+}
+
+fn fxhash(s: &str) -> u32 {
+    s.bytes().fold(0x811c9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x01000193)
+    })
+}
+
+/// A CloudTrail record shaped like the real ones, with the fields in CloudTrail's order.
+pub fn record(id: &str, event_name: &str, account: &str, region: &str) -> Value {
+    json!({
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "IAMUser",
+            "principalId": "AIDAEXAMPLEEXAMPLE01",
+            "arn": format!("arn:aws:iam::{account}:user/alice"),
+            "accountId": account,
+            "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
+            "userName": "alice"
+        },
+        "eventTime": "2026-11-20T10:00:00Z",
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": event_name,
+        "awsRegion": region,
+        "sourceIPAddress": "203.0.113.45",
+        "userAgent": "aws-cli/2.22.4 Python/3.12.6 Linux/6.1",
+        "requestParameters": {"instancesSet": {"items": [{"instanceId": "i-0abcd1234efgh5678"}]}},
+        "responseElements": null,
+        "requestID": format!("req-{id}"),
+        "eventID": id,
+        "readOnly": false,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": account,
+        "eventCategory": "Management"
+    })
+}
+
+/// `n` records with ids `{tag}-0` .. `{tag}-{n-1}`.
+pub fn records(tag: &str, n: usize, account: &str, region: &str) -> Vec<Value> {
+    (0..n)
+        .map(|i| record(&format!("{tag}-{i}"), "StopInstances", account, region))
+        .collect()
+}
+
+/// `{"Records":[...]}`, compact, as CloudTrail writes it.
+pub fn log_body(records: &[Value]) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "Records": records })).unwrap()
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// The ids of `records`, in order.
+pub fn ids(records: &[Value]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| r["eventID"].as_str().unwrap().to_owned())
+        .collect()
+}
