@@ -173,7 +173,8 @@ impl Cli {
     pub fn log_filter(&self) -> &'static str {
         match (self.quiet, self.verbose) {
             (true, _) => "error",
-            (false, 0) => "warn,ossec_cloudtrail=info",
+            // aws_config warns about every credential and region source it probes.
+            (false, 0) => "warn,aws_config=error,ossec_cloudtrail=info",
             (false, 1) => "warn,ossec_cloudtrail=debug",
             (false, _) => "debug,ossec_cloudtrail=trace,hyper=info,h2=info,rustls=info",
         }

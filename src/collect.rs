@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration as StdDuration, Instant};
 
 use futures::stream::{self, StreamExt};
-use time::{Date, Duration};
+use time::Date;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -306,10 +306,11 @@ async fn prefetch(
                 resume_from,
                 max_line_bytes,
                 &key,
-                &mut |line, index| {
+                &mut |line, index, shape| {
                     rendered.lines.extend_from_slice(line);
                     rendered.lines.push(b'\n');
                     rendered.record_of_line.push(index);
+                    rendered.trimmed_of_line.push(shape == Shape::Trimmed);
                     Ok(true)
                 },
             ),
@@ -328,6 +329,8 @@ struct Rendered {
     lines: Vec<u8>,
     /// For each line, the index of its record in the object (invalid records have no line).
     record_of_line: Vec<u64>,
+    /// For each line, whether it had to be trimmed.
+    trimmed_of_line: Vec<bool>,
     end: RenderEnd,
 }
 
@@ -336,6 +339,7 @@ struct Rendered {
 struct RenderEnd {
     /// Records read from the start of the object (the resume point after this run).
     records_read: u64,
+    /// Lines accepted by the sink that had to be trimmed.
     trimmed: u64,
     bad_records: u64,
     /// The sink asked to stop before the record with index `records_read`.
@@ -355,6 +359,9 @@ impl RenderEnd {
     }
 }
 
+/// Takes each line of an object with its record index and shape; false stops before it.
+type LineSink<'a> = dyn FnMut(&[u8], u64, Shape) -> io::Result<bool> + 'a;
+
 /// Decodes and flattens the records of one object from record `resume_from` on, handing each
 /// line and its record index to `sink`, which returns false to stop before that record.
 fn render(
@@ -362,7 +369,7 @@ fn render(
     resume_from: u64,
     max_line_bytes: usize,
     key: &str,
-    sink: &mut dyn FnMut(&[u8], u64) -> io::Result<bool>,
+    sink: &mut LineSink<'_>,
 ) -> RenderEnd {
     let mut records = RecordReader::new(reader);
     let mut end = RenderEnd::default();
@@ -383,7 +390,7 @@ fn render(
         line.clear();
         match flatten::flatten(record, max_line_bytes, &mut line) {
             Ok(shape) => {
-                match sink(&line, index) {
+                match sink(&line, index, shape) {
                     Ok(true) => {}
                     Ok(false) => {
                         end.stopped = true;
@@ -442,11 +449,15 @@ impl<W: Write> Printer<'_, W> {
             .out
             .write_lines(&rendered.lines, count)
             .map_err(RunError::Output)?;
+        let written = written as usize;
         let mut end = rendered.end;
-        if written < count {
+        end.trimmed = rendered.trimmed_of_line[..written]
+            .iter()
+            .filter(|&&trimmed| trimmed)
+            .count() as u64;
+        if written < rendered.record_of_line.len() {
             end.stopped = true;
-            end.records_read = rendered.record_of_line[written as usize];
-            end.trimmed = 0; // counted only for what was printed; a close estimate is enough
+            end.records_read = rendered.record_of_line[written];
         }
         self.remember(pending, end)
     }
@@ -471,7 +482,7 @@ impl<W: Write> Printer<'_, W> {
                 pending.resume_from,
                 self.max_line_bytes,
                 &pending.key,
-                &mut |line, _| {
+                &mut |line, _, _| {
                     if out.remaining() == 0 {
                         return Ok(false);
                     }
@@ -531,14 +542,9 @@ impl<W: Write> Printer<'_, W> {
 fn prune(state: &State, partitions: &[Partition], lookback_days: u32) -> Result<usize, StateError> {
     let mut pruned = 0;
     for partition in partitions {
-        let Some(newest) = state.newest_done(&partition.prefix)? else {
-            continue;
-        };
-        let Some(file) = partition.log_file(&newest) else {
-            continue;
-        };
-        let cutoff = file.date - Duration::days(lookback_days.into());
-        pruned += state.prune(&partition.prefix, &partition.day_folder(cutoff))?;
+        if let Some(start) = listing::window_start(state, partition, lookback_days)? {
+            pruned += state.prune(&partition.prefix, &partition.day_folder(start))?;
+        }
     }
     Ok(pruned)
 }

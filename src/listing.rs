@@ -138,15 +138,25 @@ pub fn start_date(
         state.set_floor(&partition.prefix, explicit_floor.unwrap_or(default_floor))?;
     }
     let floor = explicit_floor.or(stored).unwrap_or(default_floor);
-    let newest = state.newest_done(&partition.prefix)?;
-    let from_newest = newest
-        .as_deref()
-        .and_then(|key| partition.log_file(key))
-        .map(|file| file.date - Duration::days(lookback_days.into()));
-    Ok(match from_newest {
+    Ok(match window_start(state, partition, lookback_days)? {
         Some(date) => date.max(floor),
         None => floor,
     })
+}
+
+/// The first day of a partition's look-back window: `lookback_days` before the day of its
+/// newest done key (`None` before anything of it was printed). Keys before it are never
+/// listed again, so the state may forget them.
+pub fn window_start(
+    state: &State,
+    partition: &Partition,
+    lookback_days: u32,
+) -> Result<Option<Date>, StateError> {
+    let newest = state.newest_done(&partition.prefix)?;
+    Ok(newest
+        .as_deref()
+        .and_then(|key| partition.log_file(key))
+        .map(|file| file.date - Duration::days(lookback_days.into())))
 }
 
 /// The log files of `partition` from `start` on that are not done, in key order.

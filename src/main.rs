@@ -63,13 +63,26 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(cli: &Cli) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.log_filter()));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{filter, fmt, EnvFilter, Layer};
+    let wanted =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(cli.log_filter()));
+    let layer = fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .with_target(false)
-        .init();
+        .with_filter(filter::filter_fn(|meta| !may_hold_secrets(meta)))
+        .with_filter(wanted);
+    tracing_subscriber::registry().with(layer).init();
+}
+
+/// The AWS SDK and HTTP stack log whole signed requests and responses (session tokens
+/// included) at TRACE: those events are dropped whatever `RUST_LOG` asks for.
+fn may_hold_secrets(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() == tracing::Level::TRACE
+        && ["aws_", "hyper", "h2", "rustls", "tower"]
+            .iter()
+            .any(|crate_prefix| meta.target().starts_with(crate_prefix))
 }

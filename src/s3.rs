@@ -13,7 +13,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
@@ -227,7 +227,7 @@ impl S3Error {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let detail = DisplayErrorContext(err).to_string();
+        let detail = cause(err);
         let kind = match err {
             SdkError::ServiceError(service) => {
                 let code = service.err().code().unwrap_or_default();
@@ -256,7 +256,9 @@ impl S3Error {
             SdkError::TimeoutError(_) => S3ErrorKind::Timeout,
             SdkError::DispatchFailure(failure) if failure.is_timeout() => S3ErrorKind::Timeout,
             SdkError::DispatchFailure(failure) if failure.is_io() => S3ErrorKind::Unreachable,
-            _ if detail.contains("credentials") => S3ErrorKind::NoCredentials,
+            _ if detail.contains("no credentials") || detail.contains("credential provider") => {
+                S3ErrorKind::NoCredentials
+            }
             _ => S3ErrorKind::Other,
         };
         S3Error {
@@ -315,6 +317,33 @@ impl fmt::Display for S3Error {
 }
 
 impl std::error::Error for S3Error {}
+
+/// The cause of a failed call in one line: S3's own code and message, or the chain of
+/// underlying errors, without the SDK's debug dumps.
+fn cause<E>(err: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let SdkError::ServiceError(service) = err {
+        let e = service.err();
+        return format!(
+            "HTTP {} {}: {}",
+            service.raw().status().as_u16(),
+            e.code().unwrap_or("(no code)"),
+            e.message().unwrap_or("(no message)")
+        );
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string().replace('\n', "; ");
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
 
 /// The region S3 says the bucket is in, on a redirect or a region error.
 fn bucket_region(response: &HttpResponse) -> Option<String> {
