@@ -61,13 +61,13 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "ossec-cloudtrail", version, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// The S3 bucket the trail delivers to.
-    #[arg(long, value_name = "NAME")]
+    /// The S3 bucket the trail delivers to (its name alone, not an s3:// URL).
+    #[arg(long, value_name = "NAME", value_parser = parse_bucket)]
     pub bucket: String,
 
     /// The trail's S3 key prefix: whatever comes before `AWSLogs/` in its keys.
-    #[arg(long, value_name = "P", default_value = "")]
-    pub prefix: String,
+    #[arg(long, value_name = "P")]
+    pub prefix: Option<String>,
 
     /// AWS region of the bucket [default: from AWS_REGION or the profile, else us-east-1;
     /// a bucket found in another region is followed, with a warning].
@@ -148,7 +148,7 @@ impl Cli {
         };
         Ok(Settings {
             bucket: self.bucket.clone(),
-            prefix: layout::normalize_prefix(&self.prefix),
+            prefix: layout::normalize_prefix(self.prefix.as_deref().unwrap_or("")),
             connection: Connection {
                 region: self.region.clone(),
                 profile: self.profile.clone(),
@@ -179,6 +179,24 @@ impl Cli {
             (false, _) => "debug,ossec_cloudtrail=trace,hyper=info,h2=info,rustls=info",
         }
     }
+}
+
+fn parse_bucket(s: &str) -> Result<String, String> {
+    if let Some(path) = s.strip_prefix("s3://") {
+        let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
+        return Err(format!(
+            "give the bucket name alone: --bucket {bucket}{}",
+            if prefix.trim_matches('/').is_empty() {
+                String::new()
+            } else {
+                format!(" --prefix {}", prefix.trim_matches('/'))
+            }
+        ));
+    }
+    if s.is_empty() || s.contains(['/', ' ']) {
+        return Err("a bucket name has no '/' or spaces (put a key prefix in --prefix)".to_owned());
+    }
+    Ok(s.to_owned())
 }
 
 fn parse_date(s: &str) -> Result<Date, String> {
@@ -266,10 +284,16 @@ mod tests {
             ("--only-logs-after", "2026-13-01"),
             ("--max-line-bytes", "100"),
             ("--max-lines", "0"),
+            ("--bucket", "s3://trail/logs/"),
         ] {
             let err = Cli::try_parse_from(["ossec-cloudtrail", "--bucket", "b", flag, value])
                 .expect_err(flag);
             assert_eq!(err.exit_code(), i32::from(exit::USAGE), "{flag}");
         }
+        let err = Cli::try_parse_from(["x", "--bucket", "s3://trail/logs/"]).unwrap_err();
+        assert!(
+            err.to_string().contains("--bucket trail --prefix logs"),
+            "{err}"
+        );
     }
 }

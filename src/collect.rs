@@ -179,10 +179,16 @@ where
         other => other?,
     };
     if partitions.is_empty() {
+        let found = listing::what_is_under(&bucket, &settings.prefix).await?;
         tracing::warn!(
-            "no CloudTrail logs under s3://{}/{}AWSLogs/ (check --bucket, --prefix and the filters)",
+            "no CloudTrail logs under s3://{}/{}AWSLogs/ (check --bucket, --prefix and the filters); {}",
             settings.bucket,
-            settings.prefix
+            settings.prefix,
+            if found.is_empty() {
+                format!("s3://{}/{} is empty", settings.bucket, settings.prefix)
+            } else {
+                format!("it holds: {}", found.join(", "))
+            }
         );
     }
     let starts = partitions
@@ -516,6 +522,7 @@ impl<W: Write> Printer<'_, W> {
             None => {
                 self.state.mark_done(&pending.key)?;
                 self.summary.objects_done += 1;
+                tracing::debug!("{}: done", pending.key);
             }
             Some(error) => {
                 if end.records_read > pending.resume_from {

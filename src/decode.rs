@@ -162,15 +162,16 @@ impl<R: Read> RecordReader<R> {
                     self.compact_buffer();
                     match self.next_token()? {
                         Some(b']') => self.place = Place::TopObject { first: false },
-                        Some(b',') if !first => {
-                            if self.peek_token()? != Some(b'{') {
-                                return Err(self.syntax("a record (a JSON object) after `,`"));
-                            }
-                            self.place = Place::InRecords { first: true };
-                        }
-                        Some(b'{') => {
+                        Some(b',') if !first => self.place = Place::InRecords { first: true },
+                        Some(first_byte) => {
+                            // Any value is handed out: one that is not an object is `flatten`'s
+                            // to reject, so that it costs that record only, not the rest.
                             let start = self.pos - 1;
-                            let (end, compact) = self.scan_container(start)?;
+                            let (end, compact) = match first_byte {
+                                b'{' | b'[' => self.scan_container(start)?,
+                                b'"' => (self.scan_string(start + 1)?, true),
+                                _ => (self.scan_scalar(start)?, true),
+                            };
                             self.pos = end;
                             self.records += 1;
                             self.place = Place::InRecords { first: false };
@@ -184,7 +185,6 @@ impl<R: Read> RecordReader<R> {
                                 records: self.records,
                             })
                         }
-                        Some(_) => return Err(self.syntax("a record (a JSON object)")),
                     }
                 }
                 Place::End => {
@@ -462,6 +462,26 @@ mod tests {
     }
 
     #[test]
+    fn any_value_in_records_is_handed_out_for_flatten_to_judge() {
+        let got = read_all(
+            br#"{"Records":[null,{"a":1},"s,]",12.5e3,[1,{"b":"]"}]]}"#,
+            2,
+        )
+        .unwrap();
+        let texts: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "null",
+                r#"{"a":1}"#,
+                r#""s,]""#,
+                "12.5e3",
+                r#"[1,{"b":"]"}]"#
+            ]
+        );
+    }
+
+    #[test]
     fn empty_records_array_is_fine() {
         assert!(read_all(br#"{"Records":[]}"#, 4).unwrap().is_empty());
     }
@@ -475,11 +495,6 @@ mod tests {
             (b"not json", "expected `{` at the start"),
             (br#"{"Other":1}"#, "no \"Records\" array"),
             (br#"{"Records":{}}"#, "an array as the value"),
-            (br#"{"Records":[1]}"#, "a record (a JSON object)"),
-            (
-                br#"{"Records":[{"a":1},]}"#,
-                "a record (a JSON object) after `,`",
-            ),
             (
                 br#"{"Records":[{"a":1}"#,
                 "ends inside the \"Records\" array, after 1",

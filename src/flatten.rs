@@ -74,7 +74,7 @@ pub struct FlattenError(String);
 
 impl fmt::Display for FlattenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the record is not valid JSON: {}", self.0)
+        write!(f, "the record is not a valid JSON object: {}", self.0)
     }
 }
 
@@ -88,6 +88,9 @@ pub fn flatten(
     out: &mut Vec<u8>,
 ) -> Result<Shape, FlattenError> {
     debug_assert!(max_line_bytes >= MIN_LINE_BYTES);
+    if record.text.first() != Some(&b'{') {
+        return Err(FlattenError("it is not a JSON object".to_owned()));
+    }
     let text =
         std::str::from_utf8(record.text).map_err(|e| FlattenError(format!("bad UTF-8: {e}")))?;
     if record.compact && text.len() <= max_line_bytes {
@@ -371,6 +374,9 @@ mod tests {
             "{\"a\":\"raw\nnewline\"}",
             r#"{"a":1,}"#,
             r#"{"a":"\q"}"#,
+            "null",
+            "[1,2]",
+            r#""text""#,
         ] {
             assert!(line(bad, true, 5631).is_err(), "{bad:?} must be rejected");
             assert!(line(bad, false, 5631).is_err(), "{bad:?} must be rejected");

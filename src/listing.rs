@@ -53,6 +53,19 @@ impl From<StateError> for ListError {
     }
 }
 
+/// What lies directly under `prefix` (folders, then a few keys): a hint for a user whose
+/// `--bucket` or `--prefix` leads to no CloudTrail logs.
+pub async fn what_is_under(bucket: &Bucket, prefix: &str) -> Result<Vec<String>, S3Error> {
+    const SHOWN: usize = 5;
+    let page = bucket.list_page(prefix, true, None, None).await?;
+    Ok(page
+        .folders
+        .into_iter()
+        .chain(page.objects.into_iter().map(|o| o.key))
+        .take(SHOWN)
+        .collect())
+}
+
 /// The partitions under `prefix`, sorted, after the filters.
 pub async fn discover(
     bucket: &Bucket,
@@ -198,7 +211,14 @@ pub async fn list_new(
         }
         match page.next {
             Some(token) => continuation = Some(token),
-            None => return Ok(pending),
+            None => {
+                tracing::debug!(
+                    "{}: {} new objects from {start}",
+                    partition.prefix,
+                    pending.len()
+                );
+                return Ok(pending);
+            }
         }
     }
 }
