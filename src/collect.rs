@@ -215,6 +215,10 @@ where
     summary.partitions = partitions.len();
     if !settings.dry_run {
         summary.pruned = prune(&state, &partitions, settings.lookback_days)?;
+        tracing::debug!(
+            "state: forgot {} keys older than the look-back window",
+            summary.pruned
+        );
     }
     summary.elapsed = started.elapsed();
     Ok(summary)

@@ -19,6 +19,9 @@ const SCHEMA: &[u8] = b"1";
 const DONE: u8 = b'd';
 const RESUME: u8 = b'r';
 const FLOOR: u8 = b'f';
+/// A file beside the database, written once the database holds our schema: a database found
+/// empty while it exists has lost its contents.
+const IN_USE_MARKER: &str = "in-use";
 
 /// Where the state lives when `--state` is not given: under OSSEC's own `var/` when this runs
 /// on an OSSEC or Wazuh agent, else in the user's XDG state directory.
@@ -118,7 +121,7 @@ impl State {
         let db_path = path.join("db");
         if read_only && !db_path.exists() {
             let db = open_sled(sled::Config::new().temporary(true), path)?;
-            return State::with_db(path, db, None, bucket, prefix, true);
+            return State::with_db(path, db, None, bucket, prefix, true, None);
         }
         create_private_dir(path).map_err(|source| StateError::Io {
             path: path.to_owned(),
@@ -126,7 +129,16 @@ impl State {
         })?;
         let lock = lock(path)?;
         let db = open_sled(sled::Config::new().path(&db_path), path)?;
-        State::with_db(path, db, Some(lock), bucket, prefix, read_only)
+        let in_use = path.join(IN_USE_MARKER);
+        State::with_db(
+            path,
+            db,
+            Some(lock),
+            bucket,
+            prefix,
+            read_only,
+            Some(&in_use),
+        )
     }
 
     fn with_db(
@@ -136,11 +148,13 @@ impl State {
         bucket: &str,
         prefix: &str,
         read_only: bool,
+        in_use_marker: Option<&Path>,
     ) -> Result<State, StateError> {
         let db_err = |source| StateError::Database {
             path: path.to_owned(),
             source,
         };
+        let was_in_use = in_use_marker.is_some_and(Path::exists);
         match db.get(SCHEMA_KEY).map_err(db_err)? {
             Some(v) if v.as_ref() != SCHEMA => {
                 return Err(StateError::Unreadable {
@@ -152,10 +166,29 @@ impl State {
                 })
             }
             Some(_) => {}
+            // sled recovers from damaged files by dropping what it cannot read, which can
+            // be everything: starting over then would re-print all history, silently.
+            None if was_in_use => {
+                return Err(StateError::Unreadable {
+                    path: path.to_owned(),
+                    reason: "its database came back empty although it was in use: its files \
+                             are damaged"
+                        .to_owned(),
+                })
+            }
             None if read_only => {}
             None => {
                 db.insert(SCHEMA_KEY, SCHEMA).map_err(db_err)?;
+                db.flush().map_err(db_err)?;
             }
+        }
+        if let Some(marker) = in_use_marker.filter(|_| !was_in_use && !read_only) {
+            fs::write(marker, b"ossec-cloudtrail state, schema 1\n").map_err(|source| {
+                StateError::Io {
+                    path: marker.to_owned(),
+                    source,
+                }
+            })?;
         }
         let tree = db
             .open_tree(format!("scope\0{bucket}\0{prefix}"))
@@ -489,6 +522,30 @@ mod tests {
             let entry = entry.unwrap().path();
             if entry.is_file() {
                 fs::write(&entry, b"garbage, not a sled file").unwrap();
+            }
+        }
+        let err = State::open(&path, "bucket", "", false)
+            .err()
+            .expect("must fail");
+        assert!(
+            matches!(err, StateError::Unreadable { .. }),
+            "unexpected error: {err}"
+        );
+        assert!(err.to_string().contains("move that directory away"));
+    }
+
+    #[test]
+    fn a_database_that_comes_back_empty_is_refused_not_restarted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        State::open(&path, "bucket", "", false)
+            .unwrap()
+            .mark_done("k")
+            .unwrap();
+        for entry in fs::read_dir(path.join("db")).unwrap() {
+            let entry = entry.unwrap().path();
+            if entry.is_file() {
+                fs::write(&entry, b"\x00garbage").unwrap();
             }
         }
         let err = State::open(&path, "bucket", "", false)

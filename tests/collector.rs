@@ -595,3 +595,150 @@ fn a_large_object_is_streamed_and_resumed_inside() {
     want.extend(ids(&small));
     assert_eq!(got, want);
 }
+
+#[test]
+fn old_keys_are_pruned_from_the_state_and_never_printed_again() {
+    let trail = Trail::new("pruning");
+    let mut want = Vec::new();
+    for days_ago in (0..6).rev() {
+        let recs = records(&format!("d{days_ago}"), 2, A, "us-east-1");
+        trail.put_log(
+            &log_key("", None, A, "us-east-1", &day(days_ago), "1200"),
+            &recs,
+        );
+        want.extend(ids(&recs));
+    }
+    let since = time::OffsetDateTime::now_utc().date() - time::Duration::days(7);
+    let first = trail.run(&["--only-logs-after", &since.to_string(), "-v"]);
+    assert_eq!(first.expect_code(0).event_ids(), want);
+    // The newest key is today's: the window starts yesterday, so the four older keys go.
+    assert!(
+        first
+            .stderr
+            .contains("forgot 4 keys older than the look-back window"),
+        "{}",
+        first.stderr
+    );
+    // Later runs list from the window only and print nothing again.
+    for _ in 0..3 {
+        let idle = trail.run(&["-v"]);
+        assert!(idle.expect_code(0).lines.is_empty(), "{:?}", idle.lines);
+        assert!(
+            idle.stderr.contains("0 new objects from"),
+            "{}",
+            idle.stderr
+        );
+        assert!(idle.stderr.contains("forgot 0 keys"), "{}", idle.stderr);
+    }
+    // A late file in the window is still caught after pruning.
+    let late = records("late", 1, A, "us-east-1");
+    trail.put_log(&log_key("", None, A, "us-east-1", &day(1), "2359"), &late);
+    assert_eq!(trail.run(&[]).expect_code(0).event_ids(), ids(&late));
+}
+
+#[test]
+fn a_damaged_state_is_a_clear_error_and_nothing_is_printed() {
+    let trail = Trail::new("damaged-state");
+    trail.put_log(
+        &log_key("", None, A, "us-east-1", &day(0), "0900"),
+        &records("s", 2, A, "us-east-1"),
+    );
+    assert_eq!(trail.run(&[]).expect_code(0).lines.len(), 2);
+    for entry in std::fs::read_dir(trail.state.path().join("state/db")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::write(&path, b"\x00garbage").unwrap();
+        }
+    }
+    let run = trail.run(&[]);
+    run.expect_code(5);
+    assert!(
+        run.lines.is_empty(),
+        "a damaged state must not re-print history"
+    );
+    assert!(run.stderr.contains("cannot be read"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("move that directory away"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn records_before_a_break_are_printed_once_and_the_rest_after_repair() {
+    let trail = Trail::new("mid-object-break");
+    let recs: Vec<Value> = (0..3000)
+        .map(|i| {
+            let mut r = record(&format!("m-{i}"), "PutObject", A, "us-east-1");
+            r["requestParameters"] =
+                serde_json::json!({"key": format!("{i:x}-{}", i * 7919 % 104729)});
+            r
+        })
+        .collect();
+    let key = log_key("", None, A, "us-east-1", &day(0), "0900");
+    let full = gzip(&log_body(&recs));
+    trail.put(&key, full[..full.len() * 2 / 3].to_vec());
+
+    let broken = trail.run(&[]);
+    broken.expect_code(3);
+    let head = broken.event_ids();
+    assert!(
+        !head.is_empty() && head.len() < recs.len(),
+        "{} records before the break",
+        head.len()
+    );
+    assert_eq!(head, ids(&recs)[..head.len()]);
+    assert!(broken.stderr.contains(&key), "{}", broken.stderr);
+
+    let still_broken = trail.run(&[]);
+    still_broken.expect_code(3);
+    assert!(still_broken.lines.is_empty(), "nothing printed twice");
+
+    trail.put(&key, full);
+    let repaired = trail.run(&[]);
+    repaired.expect_code(0);
+    let mut got = head;
+    got.extend(repaired.event_ids());
+    assert_eq!(got, ids(&recs), "every record exactly once");
+}
+
+#[test]
+fn a_record_that_is_not_an_object_costs_only_itself() {
+    let trail = Trail::new("non-object");
+    let good = records("n", 3, A, "us-east-1");
+    let body = format!(
+        r#"{{"Records":[{},null,{},"oops",{}]}}"#,
+        good[0], good[1], good[2]
+    );
+    let key = log_key("", None, A, "us-east-1", &day(0), "0900");
+    trail.put(&key, gzip(body.as_bytes()));
+    let run = trail.run(&[]);
+    run.expect_code(3);
+    assert_eq!(run.event_ids(), ids(&good));
+    assert!(
+        run.stderr.contains(&format!("{key}: record 2 skipped")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("{key}: record 4 skipped")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn nothing_found_says_what_the_bucket_holds() {
+    let trail = Trail::new("hint");
+    trail.put_log(
+        &log_key("org-trail/", None, A, "us-east-1", &day(0), "0900"),
+        &records("h", 1, A, "us-east-1"),
+    );
+    let run = trail.run(&[]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("it holds: org-trail/"),
+        "{}",
+        run.stderr
+    );
+}
