@@ -15,9 +15,11 @@ use std::task::{Context, Poll};
 use std::time::{Duration as StdDuration, Instant};
 
 use futures::stream::{self, StreamExt};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use time::Date;
 use tokio::runtime::Handle;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 use crate::decode::{self, DecodeError, RecordReader};
@@ -228,6 +230,63 @@ where
 struct Fetched {
     pending: Pending,
     body: Body,
+    /// Bytes it counts for in the [`Backlog`], given back once it is printed.
+    weight: u64,
+}
+
+/// Rendered lines waiting to be printed, in bytes, with the objects still downloading counted
+/// at an estimate. New downloads start only while it is under [`BACKLOG_LIMIT`]: memory stays
+/// flat however many (or however large) the objects are. Only starting waits, never finishing,
+/// and objects start in queue order, so the printer always has the oldest one coming.
+struct Backlog {
+    bytes: AtomicU64,
+    /// The largest ratio of line bytes to compressed bytes seen in this run.
+    expansion: AtomicU64,
+    printed: Notify,
+}
+
+const BACKLOG_LIMIT: u64 = 16 * 1024 * 1024;
+/// Lines take about this many times the compressed size of their object, until the run has
+/// seen better (CloudTrail objects typically expand 10 to 20 times).
+const FIRST_EXPANSION_ESTIMATE: u64 = 20;
+
+impl Backlog {
+    fn new() -> Backlog {
+        Backlog {
+            bytes: AtomicU64::new(0),
+            expansion: AtomicU64::new(FIRST_EXPANSION_ESTIMATE),
+            printed: Notify::new(),
+        }
+    }
+
+    /// Waits until there is room for an object of `compressed` bytes, then counts it in.
+    /// Returns the estimate it was counted at.
+    async fn admit(&self, compressed: u64) -> u64 {
+        loop {
+            let printed = self.printed.notified();
+            if self.bytes.load(Ordering::SeqCst) < BACKLOG_LIMIT {
+                let estimate = compressed * self.expansion.load(Ordering::SeqCst);
+                self.bytes.fetch_add(estimate, Ordering::SeqCst);
+                return estimate;
+            }
+            printed.await;
+        }
+    }
+
+    /// Replaces an estimate by what the object really takes, and learns from it.
+    fn correct(&self, compressed: u64, estimate: u64, actual: u64) {
+        if compressed > 0 {
+            self.expansion
+                .fetch_max(actual.div_ceil(compressed), Ordering::SeqCst);
+        }
+        self.bytes.fetch_add(actual, Ordering::SeqCst);
+        self.bytes.fetch_sub(estimate, Ordering::SeqCst);
+    }
+
+    fn release(&self, bytes: u64) {
+        self.bytes.fetch_sub(bytes, Ordering::SeqCst);
+        self.printed.notify_one();
+    }
 }
 
 enum Body {
@@ -251,6 +310,8 @@ where
     F: FnOnce() -> W + Send + 'static,
 {
     let (tx, rx) = mpsc::channel::<Fetched>(1);
+    let backlog = Arc::new(Backlog::new());
+    let printer_backlog = backlog.clone();
     let printer = {
         let runtime = Handle::current();
         let bucket = bucket.clone();
@@ -265,25 +326,48 @@ where
                 max_line_bytes,
                 summary: Summary::default(),
             };
-            let result = printer.print_all(rx);
+            let result = printer.print_all(rx, &printer_backlog);
             result.map(|()| printer.summary)
         })
     };
 
     let max_line_bytes = settings.max_line_bytes;
-    let mut fetched = stream::iter(queue)
-        .map(|pending| {
-            let bucket = bucket.clone();
-            AbortOnDrop(tokio::spawn(async move {
-                let body = if pending.size > fetch::WHOLE_OBJECT_LIMIT {
-                    Body::Deferred
+    let fetched = stream::iter(queue)
+        .then(|pending| {
+            let backlog = backlog.clone();
+            async move {
+                let deferred = pending.size > fetch::WHOLE_OBJECT_LIMIT;
+                let estimate = if deferred {
+                    0
                 } else {
-                    Body::Rendered(prefetch(&bucket, &pending, max_line_bytes).await)
+                    backlog.admit(pending.size).await
                 };
-                Fetched { pending, body }
+                (pending, deferred, estimate)
+            }
+        })
+        .map(|(pending, deferred, estimate)| {
+            let bucket = bucket.clone();
+            let backlog = backlog.clone();
+            AbortOnDrop(tokio::spawn(async move {
+                if deferred {
+                    return Fetched {
+                        pending,
+                        body: Body::Deferred,
+                        weight: 0,
+                    };
+                }
+                let rendered = prefetch(&bucket, &pending, max_line_bytes).await;
+                let weight = rendered.as_ref().map_or(0, |r| r.lines.len() as u64);
+                backlog.correct(pending.size, estimate, weight);
+                Fetched {
+                    pending,
+                    body: Body::Rendered(rendered),
+                    weight,
+                }
             }))
         })
         .buffered(settings.concurrency);
+    let mut fetched = Box::pin(fetched);
     while let Some(item) = fetched.next().await {
         let item = item.expect("a fetch task panicked");
         if tx.send(item).await.is_err() {
@@ -438,7 +522,11 @@ struct Printer<'a, W: Write> {
 }
 
 impl<W: Write> Printer<'_, W> {
-    fn print_all(&mut self, mut rx: mpsc::Receiver<Fetched>) -> Result<(), RunError> {
+    fn print_all(
+        &mut self,
+        mut rx: mpsc::Receiver<Fetched>,
+        backlog: &Backlog,
+    ) -> Result<(), RunError> {
         while let Some(item) = rx.blocking_recv() {
             if self.out.remaining() == 0 {
                 self.summary.budget_reached = true;
@@ -449,6 +537,7 @@ impl<W: Write> Printer<'_, W> {
                 Body::Rendered(Err(e)) => self.fail(&item.pending, &e.to_string()),
                 Body::Deferred => self.print_streamed(&item.pending)?,
             }
+            backlog.release(item.weight);
         }
         Ok(())
     }

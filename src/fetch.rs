@@ -18,7 +18,7 @@ use crate::s3::{Bucket, S3Error};
 
 /// Objects up to this size (compressed) are downloaded whole, several at a time; larger ones
 /// are streamed one at a time when their turn to print comes.
-pub const WHOLE_OBJECT_LIMIT: u64 = 8 * 1024 * 1024;
+pub const WHOLE_OBJECT_LIMIT: u64 = 1024 * 1024;
 const BODY_ATTEMPTS: u32 = 4;
 
 #[derive(Debug)]
