@@ -148,7 +148,7 @@ impl From<ListError> for RunError {
     }
 }
 
-/// Runs the collector once, printing to `out` (stdout in real use).
+/// Runs the collector once, printing to the writer that `make_out` opens (stdout in real use).
 pub async fn run<W, F>(settings: &Settings, make_out: F) -> Result<Summary, RunError>
 where
     W: Write,
@@ -212,7 +212,7 @@ where
         queue.len()
     );
 
-    let state = std::sync::Arc::new(state);
+    let state = Arc::new(state);
     let mut summary = print_queue(settings, &bucket, state.clone(), queue, make_out).await?;
     summary.partitions = partitions.len();
     if !settings.dry_run {
@@ -301,7 +301,7 @@ enum Body {
 async fn print_queue<W, F>(
     settings: &Settings,
     bucket: &Bucket,
-    state: std::sync::Arc<State>,
+    state: Arc<State>,
     queue: Vec<Pending>,
     make_out: F,
 ) -> Result<Summary, RunError>

@@ -742,3 +742,52 @@ fn nothing_found_says_what_the_bucket_holds() {
         run.stderr
     );
 }
+
+#[test]
+fn set_up_mistakes_fail_with_advice_and_print_nothing() {
+    let trail = Trail::new("setup-mistakes");
+    trail.put_log(
+        &log_key("", None, A, "us-east-1", &day(0), "0900"),
+        &records("s", 1, A, "us-east-1"),
+    );
+
+    let mut missing = std::process::Command::new(BIN);
+    missing
+        .args([
+            "--bucket",
+            "no-such-trail-bucket",
+            "--endpoint-url",
+            &server().endpoint,
+        ])
+        .arg("--state")
+        .arg(trail.state.path().join("other"));
+    test_env(&mut missing);
+    let run = Run::from(missing.output().unwrap());
+    run.expect_code(1);
+    assert!(run.lines.is_empty());
+    assert!(
+        run.stderr
+            .contains("bucket \"no-such-trail-bucket\" does not exist"),
+        "{}",
+        run.stderr
+    );
+
+    let mut anonymous = trail.command(&[]);
+    anonymous
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    let run = Run::from(anonymous.output().unwrap());
+    run.expect_code(1);
+    assert!(run.lines.is_empty());
+    assert!(
+        run.stderr.contains("no AWS credentials found"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.lines().count(),
+        1,
+        "one clear line: {}",
+        run.stderr
+    );
+}
