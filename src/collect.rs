@@ -336,26 +336,26 @@ where
         .then(|pending| {
             let backlog = backlog.clone();
             async move {
-                let deferred = pending.size > fetch::WHOLE_OBJECT_LIMIT;
-                let estimate = if deferred {
-                    0
+                // No estimate: too large to hold, the printer streams it.
+                let estimate = if pending.size > fetch::WHOLE_OBJECT_LIMIT {
+                    None
                 } else {
-                    backlog.admit(pending.size).await
+                    Some(backlog.admit(pending.size).await)
                 };
-                (pending, deferred, estimate)
+                (pending, estimate)
             }
         })
-        .map(|(pending, deferred, estimate)| {
+        .map(|(pending, estimate)| {
             let bucket = bucket.clone();
             let backlog = backlog.clone();
             AbortOnDrop(tokio::spawn(async move {
-                if deferred {
+                let Some(estimate) = estimate else {
                     return Fetched {
                         pending,
                         body: Body::Deferred,
                         weight: 0,
                     };
-                }
+                };
                 let rendered = prefetch(&bucket, &pending, max_line_bytes).await;
                 let weight = rendered.as_ref().map_or(0, |r| r.lines.len() as u64);
                 backlog.correct(pending.size, estimate, weight);
@@ -403,8 +403,10 @@ async fn prefetch(
                 &mut |line, index, shape| {
                     rendered.lines.extend_from_slice(line);
                     rendered.lines.push(b'\n');
-                    rendered.record_of_line.push(index);
-                    rendered.trimmed_of_line.push(shape == Shape::Trimmed);
+                    rendered.line_info.push(LineInfo {
+                        record: index,
+                        trimmed: shape == Shape::Trimmed,
+                    });
                     Ok(true)
                 },
             ),
@@ -417,14 +419,19 @@ async fn prefetch(
     .expect("rendering an object cannot panic"))
 }
 
+/// What a rendered line came from.
+struct LineInfo {
+    /// The index of its record in the object (invalid records have no line).
+    record: u64,
+    trimmed: bool,
+}
+
 /// The lines of one object, rendered ahead of their turn.
 #[derive(Default)]
 struct Rendered {
     lines: Vec<u8>,
-    /// For each line, the index of its record in the object (invalid records have no line).
-    record_of_line: Vec<u64>,
-    /// For each line, whether it had to be trimmed.
-    trimmed_of_line: Vec<bool>,
+    /// One entry per line, in order.
+    line_info: Vec<LineInfo>,
     end: RenderEnd,
 }
 
@@ -543,20 +550,16 @@ impl<W: Write> Printer<'_, W> {
     }
 
     fn print_rendered(&mut self, pending: &Pending, rendered: Rendered) -> Result<(), RunError> {
-        let count = rendered.record_of_line.len() as u64;
+        let lines = &rendered.line_info;
         let written = self
             .out
-            .write_lines(&rendered.lines, count)
-            .map_err(RunError::Output)?;
-        let written = written as usize;
+            .write_lines(&rendered.lines, lines.len() as u64)
+            .map_err(RunError::Output)? as usize;
         let mut end = rendered.end;
-        end.trimmed = rendered.trimmed_of_line[..written]
-            .iter()
-            .filter(|&&trimmed| trimmed)
-            .count() as u64;
-        if written < rendered.record_of_line.len() {
+        end.trimmed = lines[..written].iter().filter(|l| l.trimmed).count() as u64;
+        if let Some(first_unwritten) = lines.get(written) {
             end.stopped = true;
-            end.records_read = rendered.record_of_line[written];
+            end.records_read = first_unwritten.record;
         }
         self.remember(pending, end)
     }
