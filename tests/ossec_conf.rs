@@ -269,7 +269,6 @@ fn check_ossec_fields(name: &str, record: &Value, fields: &rulepack::OssecFields
         text("recipientAccountId"),
         "{name}"
     );
-    assert_eq!(dynamic("aws.errorCode"), text("errorCode"), "{name}");
 }
 
 #[test]

@@ -543,6 +543,17 @@ pub fn lint_ossec_decoders(decoders: &[Decoder]) -> Vec<String> {
             Ok(r) if Regex::new(&r).is_ok() => {}
             _ => problems.push(format!("{at}: {regex:?} is not classic OSSEC regex")),
         }
+        // OSSEC keeps four places to go back to in one match; a `\.+` that must skip false
+        // starts after those are used loses its place and the whole regex fails.
+        let quantifiers: Vec<&str> = regex
+            .match_indices(['+', '*'])
+            .map(|(at, _)| &regex[at.saturating_sub(2)..at])
+            .collect();
+        if quantifiers.iter().skip(4).any(|class| *class == r"\.") {
+            problems.push(format!(
+                "{at}: a \\.+ after the 4th quantifier cannot backtrack"
+            ));
+        }
         let dynamic = d.order.iter().any(|f| !STATIC_FIELDS.contains(&f.as_str()));
         if dynamic_seen && !dynamic {
             problems.push(format!(
