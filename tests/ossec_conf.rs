@@ -338,10 +338,16 @@ fn every_rule_has_a_fixture_and_every_fixture_a_row() {
     let cases = cases();
     let covered: BTreeSet<u32> = cases.iter().map(|c| c.ossec).collect();
     let rules = rulepack::read_rules(&conf("ossec/aws-cloudtrail_rules.xml"));
+    // A rule whose child holds unconditionally is never the last word: its child is.
+    let passed_through = |id: u32| {
+        rules
+            .iter()
+            .any(|c| c.if_sid.contains(&id) && RuleTree::is_unconditional(c))
+    };
     let missing: Vec<u32> = rules
         .iter()
         .map(|r| r.id)
-        .filter(|id| !covered.contains(id))
+        .filter(|id| !covered.contains(id) && !passed_through(*id))
         .collect();
     assert!(missing.is_empty(), "rules without a fixture: {missing:?}");
     for case in &cases {

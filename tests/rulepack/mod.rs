@@ -67,6 +67,8 @@ pub struct Rule {
     pub if_matched_sid: Option<u32>,
     pub if_matched_group: Option<String>,
     pub matches: Option<String>,
+    /// `<regex>`: OSSEC regex, which must hold as well as `<match>`.
+    pub regex: Option<String>,
     pub decoded_as: Option<String>,
     pub category: Option<String>,
     pub same_source_ip: bool,
@@ -102,6 +104,7 @@ pub fn read_rules(path: &Path) -> Vec<Rule> {
                     if_matched_sid: child_text(n, "if_matched_sid").map(|s| s.parse().unwrap()),
                     if_matched_group: child_text(n, "if_matched_group"),
                     matches: child_text(n, "match"),
+                    regex: child_text(n, "regex"),
                     decoded_as: child_text(n, "decoded_as"),
                     category: child_text(n, "category"),
                     same_source_ip: n.children().any(|c| c.has_tag_name("same_source_ip")),
@@ -192,7 +195,17 @@ impl RuleTree {
                 return false;
             }
         }
-        rule.matches.as_deref().is_none_or(|m| os_match(m, d.event))
+        let regex_holds = rule.regex.as_deref().is_none_or(|r| {
+            Regex::new(&os_regex_to_rust(r))
+                .expect("rule regex")
+                .is_match(d.event)
+        });
+        regex_holds && rule.matches.as_deref().is_none_or(|m| os_match(m, d.event))
+    }
+
+    /// Whether a rule has no test of its own: it holds whenever its parent does.
+    pub fn is_unconditional(rule: &Rule) -> bool {
+        rule.matches.is_none() && rule.regex.is_none() && !rule.is_frequency()
     }
 
     fn roots(&self) -> impl Iterator<Item = &Rule> {
@@ -201,10 +214,17 @@ impl RuleTree {
             .filter(|r| !r.is_frequency() && r.if_sid.iter().all(|sid| self.get(*sid).is_none()))
     }
 
-    fn children(&self, id: u32) -> impl Iterator<Item = &Rule> {
-        self.rules
+    /// The children of a rule in the order the engine tries them: OSSEC (and Wazuh) insert
+    /// each new child before the first sibling of a lower level, so higher levels come first
+    /// and equal levels keep their file order.
+    fn children(&self, id: u32) -> Vec<&Rule> {
+        let mut children: Vec<&Rule> = self
+            .rules
             .iter()
-            .filter(move |r| !r.is_frequency() && r.if_sid.contains(&id))
+            .filter(|r| !r.is_frequency() && r.if_sid.contains(&id))
+            .collect();
+        children.sort_by_key(|r| std::cmp::Reverse(r.level));
+        children
     }
 
     /// The rule `events` identical events end on (the last one's verdict), or `None` when the
@@ -220,6 +240,7 @@ impl RuleTree {
                 if self.holds(child, d) {
                     rule = child;
                     matched.extend(child.matches.iter().cloned());
+                    matched.extend(child.regex.iter().cloned());
                     continue 'descend;
                 }
             }
@@ -436,6 +457,7 @@ pub fn lint_rules(flavour: Flavour, rules: &[Rule]) -> Vec<String> {
         "if_matched_sid",
         "if_matched_group",
         "match",
+        "regex",
         "decoded_as",
         "category",
         "description",
