@@ -167,9 +167,9 @@ where
         Err(S3Error {
             kind: S3ErrorKind::WrongRegion(Some(region)),
             ..
-        }) if settings.connection.region.is_none()
-            && settings.connection.endpoint_url.is_none() =>
-        {
+        // Followed with --endpoint-url too: S3-compatible stores and proxies answer the same
+        // redirect, and the region they name is the one to sign for.
+        }) if settings.connection.region.is_none() => {
             tracing::warn!(
                 "bucket {} is in {region}, not {}: following it (pass --region {region} to save this detour)",
                 settings.bucket,

@@ -7,10 +7,12 @@
 
 use std::fmt;
 use std::io::Read;
+use std::pin::Pin;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
+use tokio::io::AsyncRead;
 use tokio::runtime::Handle;
 use tokio_util::io::SyncIoBridge;
 
@@ -69,17 +71,70 @@ pub async fn download(bucket: &Bucket, key: &str) -> Result<Bytes, FetchError> {
 }
 
 /// Starts downloading `key` and hands the body over as a blocking reader, for a thread
-/// outside the runtime. A body that breaks off shows as a read error of the reader.
+/// outside the runtime. A body that breaks off is picked up where it broke (a ranged GET),
+/// a few times; after that the break shows as a read error of the reader.
 pub fn open_stream(
     runtime: &Handle,
     bucket: &Bucket,
     key: &str,
 ) -> Result<impl Read + Send + 'static, FetchError> {
     let body: ByteStream = runtime.block_on(bucket.get(key)).map_err(FetchError::S3)?;
-    Ok(SyncIoBridge::new_with_handle(
-        body.into_async_read(),
-        runtime.clone(),
-    ))
+    Ok(ResumingBody {
+        body: bridge(body, runtime),
+        runtime: runtime.clone(),
+        bucket: bucket.clone(),
+        key: key.to_owned(),
+        offset: 0,
+        attempt: 1,
+    })
+}
+
+type Bridge = SyncIoBridge<Pin<Box<dyn AsyncRead + Send>>>;
+
+fn bridge(body: ByteStream, runtime: &Handle) -> Bridge {
+    SyncIoBridge::new_with_handle(Box::pin(body.into_async_read()), runtime.clone())
+}
+
+/// A streamed body that asks for the rest of the object when the connection breaks, so a
+/// large object does not fail (and print only its first part) on one network hiccup.
+struct ResumingBody {
+    body: Bridge,
+    runtime: Handle,
+    bucket: Bucket,
+    key: String,
+    /// Bytes of the stored object received so far.
+    offset: u64,
+    attempt: u32,
+}
+
+impl Read for ResumingBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let error = match self.body.read(buf) {
+                Ok(n) => {
+                    self.offset += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if self.attempt < BODY_ATTEMPTS => e,
+                Err(e) => return Err(e),
+            };
+            let wait = backoff(self.attempt, &self.key);
+            tracing::warn!(
+                "s3://{}/{}: download broke off at byte {} ({error}); resuming from there in {} ms",
+                self.bucket.name(),
+                self.key,
+                self.offset,
+                wait.as_millis()
+            );
+            std::thread::sleep(wait);
+            self.attempt += 1;
+            let rest = self
+                .runtime
+                .block_on(self.bucket.get_from(&self.key, self.offset))
+                .map_err(std::io::Error::other)?;
+            self.body = bridge(rest, &self.runtime);
+        }
+    }
 }
 
 /// Exponential backoff with jitter, so that retries of many objects do not arrive together.

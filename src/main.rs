@@ -79,10 +79,19 @@ fn init_logging(cli: &Cli) {
 }
 
 /// The AWS SDK and HTTP stack log whole signed requests and responses (session tokens
-/// included) at TRACE: those events are dropped whatever `RUST_LOG` asks for.
+/// included) at TRACE, and the SDK logs the endpoint parameters, which hold the caller's
+/// identity (its access key id), at DEBUG: those events are dropped whatever `RUST_LOG` asks
+/// for.
 fn may_hold_secrets(meta: &tracing::Metadata<'_>) -> bool {
-    *meta.level() == tracing::Level::TRACE
+    let target = meta.target();
+    (*meta.level() == tracing::Level::TRACE
         && ["aws_", "hyper", "h2", "rustls", "tower"]
             .iter()
-            .any(|crate_prefix| meta.target().starts_with(crate_prefix))
+            .any(|crate_prefix| target.starts_with(crate_prefix)))
+        || [
+            "aws_smithy_runtime::client::orchestrator::endpoints",
+            "aws_smithy_runtime::client::orchestrator::auth",
+            "aws_sdk_s3::endpoint_auth",
+        ]
+        .contains(&target)
 }

@@ -7,12 +7,15 @@
 //! is `listing`'s business; what to do with a body is `collect`'s.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
@@ -140,6 +143,11 @@ impl Bucket {
             request = request.delimiter("/");
         }
         let out = request
+            .customize()
+            .interceptor(RetryReporter::new(format!(
+                "listing s3://{}/{prefix}",
+                self.name
+            )))
             .send()
             .await
             .map_err(|e| S3Error::from_sdk(&e, &self.name, prefix))?;
@@ -186,11 +194,19 @@ impl Bucket {
 
     /// Starts a download; the body streams as it is read.
     pub async fn get(&self, key: &str) -> Result<ByteStream, S3Error> {
+        self.get_from(key, 0).await
+    }
+
+    /// Starts a download at byte `offset` of the stored (compressed) object.
+    pub async fn get_from(&self, key: &str, offset: u64) -> Result<ByteStream, S3Error> {
         let out = self
             .client
             .get_object()
             .bucket(&self.name)
             .key(key)
+            .set_range((offset > 0).then(|| format!("bytes={offset}-")))
+            .customize()
+            .interceptor(RetryReporter::new(format!("s3://{}/{key}", self.name)))
             .send()
             .await
             .map_err(|e| S3Error::from_sdk(&e, &self.name, key))?;
@@ -333,16 +349,7 @@ where
             e.message().unwrap_or("(no message)")
         );
     }
-    let mut parts: Vec<String> = Vec::new();
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string().replace('\n', "; ");
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
+    error_chain(err)
 }
 
 /// The region S3 says the bucket is in, on a redirect or a region error.
@@ -351,4 +358,91 @@ fn bucket_region(response: &HttpResponse) -> Option<String> {
         .headers()
         .get("x-amz-bucket-region")
         .map(str::to_owned)
+}
+
+/// Says on stderr, naming the object or listing, when an S3 request failed and the SDK is
+/// about to retry it: otherwise a throttled or flaky bucket only shows as a slow run. The SDK
+/// retries with jittered exponential backoff itself; a request that fails every attempt is
+/// reported by its caller, so the last attempt says nothing here.
+#[derive(Debug)]
+struct RetryReporter {
+    what: String,
+    attempts: AtomicU32,
+}
+
+impl RetryReporter {
+    fn new(what: String) -> RetryReporter {
+        RetryReporter {
+            what,
+            attempts: AtomicU32::new(0),
+        }
+    }
+}
+
+impl Intercept for RetryReporter {
+    fn name(&self) -> &'static str {
+        "RetryReporter"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let attempt = self.attempts.fetch_add(1, Ordering::Relaxed) + 1;
+        if attempt >= MAX_ATTEMPTS {
+            return Ok(());
+        }
+        let what = &self.what;
+        match context.response() {
+            Some(response) => {
+                let status = response.status().as_u16();
+                let reason = match status {
+                    500 => "internal error",
+                    503 => "slow down",
+                    429 => "too many requests",
+                    502 | 504 => "gateway error",
+                    _ => return Ok(()),
+                };
+                tracing::warn!(
+                    "{what}: HTTP {status} ({reason}) on attempt {attempt} of {MAX_ATTEMPTS}; \
+                     retrying with backoff"
+                );
+            }
+            None => {
+                // Only what the SDK retries: a broken connection or a timeout, not a missing
+                // credential.
+                if let Some(Err(e)) = context.output_or_error().filter(|r| match r {
+                    Err(e) => {
+                        e.is_timeout_error()
+                            || e.as_connector_error()
+                                .is_some_and(|c| c.is_io() || c.is_timeout())
+                    }
+                    Ok(_) => false,
+                }) {
+                    tracing::warn!(
+                        "{what}: request failed on attempt {attempt} of {MAX_ATTEMPTS} ({}); \
+                         retrying with backoff",
+                        error_chain(e)
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error and its sources in one line.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string().replace('\n', "; ");
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
