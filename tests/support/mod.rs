@@ -3,6 +3,8 @@
 //! against them.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -150,16 +152,25 @@ impl Trail {
 
     /// The collector's command line for this trail, not yet started.
     pub fn command(&self, args: &[&str]) -> Command {
+        self.command_at(&server().endpoint, args)
+    }
+
+    /// Runs the collector on this trail through another endpoint (a fault proxy).
+    pub fn run_at(&self, endpoint: &str, args: &[&str]) -> Run {
+        let output = self
+            .command_at(endpoint, args)
+            .output()
+            .expect("running ossec-cloudtrail");
+        Run::from(output)
+    }
+
+    /// The collector's command line for this trail through `endpoint`, not yet started.
+    pub fn command_at(&self, endpoint: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.args([
-            "--bucket",
-            &self.bucket,
-            "--endpoint-url",
-            &server().endpoint,
-        ])
-        .arg("--state")
-        .arg(self.state.path().join("state"))
-        .args(args);
+        cmd.args(["--bucket", &self.bucket, "--endpoint-url", endpoint])
+            .arg("--state")
+            .arg(self.state.path().join("state"))
+            .args(args);
         test_env(&mut cmd);
         cmd
     }
