@@ -9,7 +9,8 @@
 use std::fmt;
 use std::io::{self, Write};
 
-use serde::de::IgnoredAny;
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::decode::RawRecord;
@@ -98,6 +99,11 @@ pub fn flatten(
         serde_json::from_str::<IgnoredAny>(text).map_err(|e| FlattenError(e.to_string()))?;
         out.extend_from_slice(record.text);
         return Ok(Shape::AsWritten);
+    }
+    if record.compact {
+        if let Some(shape) = trim_as_written(text, max_line_bytes, out) {
+            return Ok(shape);
+        }
     }
     let mut map: Map<String, Value> =
         serde_json::from_str(text).map_err(|e| FlattenError(e.to_string()))?;
@@ -208,11 +214,120 @@ impl Trim {
         if !map.is_empty() {
             out.push(b',');
         }
+        self.write_mark(out);
+    }
+
+    /// Writes the trim mark and the closing brace of the line.
+    fn write_mark(&self, out: &mut Vec<u8>) {
         let mark = serde_json::json!({
             "fields": self.fields,
             "originalBytes": self.original_bytes,
         });
         write!(out, "\"{TRIM_MARK}\":{mark}}}").expect("writing JSON to memory cannot fail");
+    }
+}
+
+/// The first trimming step (bulky parts, largest first, keep their short scalar members) done
+/// on the record's text as written, without building its tree: nearly every oversized
+/// CloudTrail record is made so by one large `responseElements` or `requestParameters`, and
+/// rebuilding and re-serializing the whole record for it cost several times the rest of the
+/// decode path. Gives the same line as [`Trim::fit`] would; `None` when this step is not
+/// enough, or the record is not a plain object with distinct keys (then the full path
+/// decides, and reports errors).
+fn trim_as_written(text: &str, max: usize, out: &mut Vec<u8>) -> Option<Shape> {
+    let RawMembers(members) = serde_json::from_str(text).ok()?;
+    for (i, (key, _)) in members.iter().enumerate() {
+        if members[..i].iter().any(|(other, _)| other == key) {
+            return None;
+        }
+    }
+    let raw_of = |name: &str| {
+        members
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.get())
+    };
+    let mut bulky: Vec<(usize, &'static str)> = BULKY
+        .iter()
+        .filter_map(|&name| raw_of(name).map(|raw| (raw.len(), name)))
+        .collect();
+    bulky.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+    let mut trim = Trim::new(text.len());
+    let mut shrunk: Vec<(&str, String)> = Vec::new();
+    for (_, name) in bulky {
+        shrunk.push((name, shrink_as_written(raw_of(name)?)?));
+        trim.touch(name);
+        let start = out.len();
+        out.push(b'{');
+        for (key, raw) in &members {
+            serde_json::to_writer(&mut *out, key).ok()?;
+            out.push(b':');
+            match shrunk.iter().find(|(name, _)| name == key) {
+                Some((_, value)) => out.extend_from_slice(value.as_bytes()),
+                None => out.extend_from_slice(raw.get().as_bytes()),
+            }
+            out.push(b',');
+        }
+        trim.write_mark(out);
+        if out.len() - start <= max {
+            return Some(Shape::Trimmed);
+        }
+        out.truncate(start);
+    }
+    None
+}
+
+/// [`shrink`] of a value given as compact text: for an object, only its top-level members
+/// are looked at, never built; anything else goes through [`shrink`].
+fn shrink_as_written(raw: &str) -> Option<String> {
+    const SHORT_STRING: usize = 64;
+    if !raw.starts_with('{') {
+        let value: Value = serde_json::from_str(raw).ok()?;
+        return serde_json::to_string(&shrink(&value)).ok();
+    }
+    let RawMembers(members) = serde_json::from_str(raw).ok()?;
+    let mut kept = String::from("{");
+    for (key, value) in &members {
+        let value = value.get();
+        let short = match value.as_bytes()[0] {
+            b'{' | b'[' => false,
+            b'"' if !value.contains('\\') => value.len() - 2 <= SHORT_STRING,
+            b'"' => serde_json::from_str::<String>(value).ok()?.len() <= SHORT_STRING,
+            _ => true,
+        };
+        if short {
+            if kept.len() > 1 {
+                kept.push(',');
+            }
+            kept.push_str(&serde_json::to_string(key).ok()?);
+            kept.push(':');
+            kept.push_str(value);
+        }
+    }
+    kept.push('}');
+    Some(kept)
+}
+
+/// The members of a JSON object in order, each value as its text.
+struct RawMembers<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for RawMembers<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = RawMembers<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, &'de RawValue>()? {
+                    members.push(member);
+                }
+                Ok(RawMembers(members))
+            }
+        }
+        deserializer.deserialize_map(Members)
     }
 }
 
@@ -450,6 +565,47 @@ mod tests {
         assert_eq!(
             map[TRIM_MARK]["fields"],
             serde_json::json!(["responseElements", "requestParameters", OTHER_FIELDS])
+        );
+    }
+
+    #[test]
+    fn trimming_the_text_as_written_gives_the_same_line_as_the_tree() {
+        let mut escaped: Map<String, Value> = parsed(&record(100));
+        escaped.insert(
+            "responseElements".into(),
+            serde_json::json!({"note": "say \"hi\" é", "long": "x".repeat(7_000), "n": 3,
+                               "list": [1, 2], "ok": true, "nothing": null}),
+        );
+        let mut array: Map<String, Value> = parsed(&record(100));
+        array.insert(
+            "responseElements".into(),
+            serde_json::json!([{"a": "b", "big": "y".repeat(4_000)}, "z".repeat(3_000), 4, 5]),
+        );
+        for text in [
+            record(6_000),
+            record(9_000),
+            serde_json::to_string(&escaped).unwrap(),
+            serde_json::to_string(&array).unwrap(),
+        ] {
+            let mut fast = Vec::new();
+            let shape = trim_as_written(&text, 5631, &mut fast);
+            assert_eq!(shape, Some(Shape::Trimmed), "{}", &text[..200]);
+            let mut slow = Vec::new();
+            let mut map: Map<String, Value> = serde_json::from_str(&text).unwrap();
+            Trim::new(text.len()).fit(&mut map, 5631, &mut slow);
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                String::from_utf8(slow).unwrap()
+            );
+        }
+        // Not enough, or duplicate keys: the tree decides.
+        let mut long_agent: Map<String, Value> = parsed(&record(6_000));
+        long_agent.insert("userAgent".into(), Value::String("u".repeat(9_000)));
+        let text = serde_json::to_string(&long_agent).unwrap();
+        assert_eq!(trim_as_written(&text, 5631, &mut Vec::new()), None);
+        assert_eq!(
+            trim_as_written(r#"{"a":1,"a":2}"#, 5, &mut Vec::new()),
+            None
         );
     }
 
