@@ -277,8 +277,9 @@ fn kill_9_at_random_moments_loses_nothing_and_repeats_at_most_the_object_in_flig
     let trail = Trail::new("faults-kill-9");
     let (_, want) = fill(&trail, "x", 30, 40);
     let proxy = Proxy::start(&server().endpoint);
-    // Slow downloads make a run long enough to be killed in the middle.
-    proxy.add(Rule::new(Fault::Delay(Duration::from_millis(40))).gets());
+    // Slow downloads, two at a time, make a fresh run last 1.5 s or more: a kill within
+    // 500 ms lands in the middle of it, and of the run after it.
+    proxy.add(Rule::new(Fault::Delay(Duration::from_millis(100))).gets());
     let mut seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -288,7 +289,7 @@ fn kill_9_at_random_moments_loses_nothing_and_repeats_at_most_the_object_in_flig
     let mut kills = 0;
     loop {
         let mut child = trail
-            .command_at(&proxy.endpoint, &["--concurrency", "4"])
+            .command_at(&proxy.endpoint, &["--concurrency", "2"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -303,7 +304,7 @@ fn kill_9_at_random_moments_loses_nothing_and_repeats_at_most_the_object_in_flig
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let killed = kills < 8 && {
-            std::thread::sleep(Duration::from_millis(50 + seed % 400));
+            std::thread::sleep(Duration::from_millis(50 + seed % 450));
             child.kill().is_ok() // SIGKILL
         };
         let status = child.wait().unwrap();
@@ -412,7 +413,8 @@ fn of_two_overlapping_runs_one_prints_and_the_other_exits_4_at_once() {
     let trail = Trail::new("faults-overlap");
     let (_, want) = fill(&trail, "o", 6, 4);
     let proxy = Proxy::start(&server().endpoint);
-    proxy.add(Rule::new(Fault::Delay(Duration::from_millis(300))).gets());
+    // Long enough for the second run to start while the first holds the state.
+    proxy.add(Rule::new(Fault::Delay(Duration::from_secs(1))).gets());
     let first = trail
         .command_at(&proxy.endpoint, &[])
         .stdout(Stdio::piped())
