@@ -554,25 +554,7 @@ fn stdout_closed_early_loses_nothing() {
 fn a_large_object_is_streamed_and_resumed_inside() {
     let trail = Trail::new("large-object");
     // Incompressible padding makes the gzip object larger than the whole-download limit.
-    let mut seed = 0x2545F4914F6CDD1Du64;
-    let recs: Vec<Value> = (0..2_500)
-        .map(|i| {
-            let mut r = record(&format!("L-{i}"), "GetObject", A, "us-east-1");
-            let pad: String = (0..2_000)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    char::from(
-                        b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/"
-                            [(seed % 64) as usize],
-                    )
-                })
-                .collect();
-            r["requestParameters"] = serde_json::json!({"pad": pad});
-            r
-        })
-        .collect();
+    let recs = padded_records("L", 2_500, 2_000, A);
     let body = gzip(&log_body(&recs));
     assert!(
         body.len() > 2 * 1024 * 1024,

@@ -11,7 +11,6 @@ use std::io::Read;
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::Value;
 use support::proxy::{Fault, Proxy, Rule};
 use support::*;
 
@@ -99,25 +98,7 @@ fn a_reset_connection_and_a_body_cut_short_are_retried() {
     let trail = Trail::new("faults-broken-connections");
     let (keys, mut want) = fill(&trail, "r", 4, 6);
     // An object large enough to be streamed, cut short mid-body too.
-    let mut seed = 0x9E3779B97F4A7C15u64;
-    let large: Vec<Value> = (0..900)
-        .map(|i| {
-            let mut r = record(&format!("big-{i}"), "GetObject", A, "us-east-1");
-            let pad: String = (0..1_800)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    char::from(
-                        b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/"
-                            [(seed % 64) as usize],
-                    )
-                })
-                .collect();
-            r["requestParameters"] = serde_json::json!({ "pad": pad });
-            r
-        })
-        .collect();
+    let large = padded_records("big", 900, 1_800, A);
     let large_body = gzip(&log_body(&large));
     assert!(large_body.len() > 1024 * 1024, "streamed: over 1 MiB");
     let large_key = log_key("", None, A, "us-east-1", &day(0), "2300");

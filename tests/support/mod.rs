@@ -351,3 +351,28 @@ pub fn ids(records: &[Value]) -> Vec<String> {
         .map(|r| r["eventID"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// `n` records with ids `{tag}-0`..., each with `pad` bytes of incompressible text in
+/// `requestParameters`: their gzip object is about as large as its JSON, so a test can make
+/// one larger than the whole-download limit.
+pub fn padded_records(tag: &str, n: usize, pad: usize, account: &str) -> Vec<Value> {
+    let mut seed = 0x2545F4914F6CDD1Du64;
+    (0..n)
+        .map(|i| {
+            let mut r = record(&format!("{tag}-{i}"), "GetObject", account, "us-east-1");
+            let text: String = (0..pad)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    char::from(
+                        b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/"
+                            [(seed % 64) as usize],
+                    )
+                })
+                .collect();
+            r["requestParameters"] = json!({ "pad": text });
+            r
+        })
+        .collect()
+}
