@@ -102,7 +102,7 @@ pub struct State {
     path: PathBuf,
     tree: sled::Tree,
     /// Kept so the database and lock outlive the tree's users.
-    _db: sled::Db,
+    db: sled::Db,
     _lock: Option<File>,
     /// Dry runs read the state but never change it.
     read_only: bool,
@@ -196,7 +196,7 @@ impl State {
         Ok(State {
             path: path.to_owned(),
             tree,
-            _db: db,
+            db,
             _lock: lock,
             read_only,
         })
@@ -303,6 +303,67 @@ impl State {
         Ok(removed)
     }
 
+    /// Everything remembered for this bucket and prefix, in key order within each kind.
+    pub fn entries(&self) -> Result<Vec<Entry>, StateError> {
+        let mut entries = Vec::new();
+        for item in self.tree.iter() {
+            let (key, value) = item.map_err(|e| self.db_err(e))?;
+            let Some((&tag, text)) = key.split_first() else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(text).into_owned();
+            entries.push(match tag {
+                DONE => Entry::Done(text),
+                RESUME => Entry::Unfinished {
+                    records: <[u8; 8]>::try_from(value.as_ref())
+                        .map(u64::from_be_bytes)
+                        .unwrap_or(0),
+                    key: text,
+                },
+                FLOOR => Entry::Floor {
+                    date: std::str::from_utf8(&value).ok().and_then(|v| {
+                        Date::parse(v, time::macros::format_description!("[year]-[month]-[day]"))
+                            .ok()
+                    }),
+                    partition: text,
+                },
+                _ => continue,
+            });
+        }
+        Ok(entries)
+    }
+
+    /// Forgets the done and unfinished keys under `within` that sort at or after `from`, so
+    /// that the next run prints them again. Returns how many were forgotten.
+    pub fn forget(&self, within: &str, from: &str) -> Result<usize, StateError> {
+        if self.read_only {
+            return Ok(0);
+        }
+        let mut batch = sled::Batch::default();
+        let mut removed = 0;
+        for tag in [DONE, RESUME] {
+            let within = tagged(tag, within);
+            for key in self.tree.range(tagged(tag, from)..).keys() {
+                let key = key.map_err(|e| self.db_err(e))?;
+                if !key.starts_with(&within) {
+                    break;
+                }
+                batch.remove(key);
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            self.tree.apply_batch(batch).map_err(|e| self.db_err(e))?;
+            self.flush()?;
+        }
+        Ok(removed)
+    }
+
+    /// The whole database's size on disk (every bucket and prefix it holds).
+    pub fn size_on_disk(&self) -> Result<u64, StateError> {
+        self.db.size_on_disk().map_err(|e| self.db_err(e))
+    }
+
     /// Done and unfinished keys remembered for this bucket and prefix.
     #[cfg(test)]
     pub fn remembered(&self) -> usize {
@@ -323,6 +384,20 @@ impl State {
             source,
         }
     }
+}
+
+/// One thing the state remembers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// Every record of this key was printed.
+    Done(String),
+    /// The first `records` records of this key were printed.
+    Unfinished { key: String, records: u64 },
+    /// The day a partition (named by its prefix) was first listed from.
+    Floor {
+        partition: String,
+        date: Option<Date>,
+    },
 }
 
 fn tagged(tag: u8, text: &str) -> Vec<u8> {
