@@ -113,8 +113,14 @@ pub async fn run(target: &Target, agent: &AgentOptions) -> u8 {
 
 async fn check_credentials(bucket: &Bucket) -> Outcome {
     if let Err(reason) = bucket.has_credentials().await {
+        // The chain's own account lists every source it tried, each with its reason: too
+        // long for one line, and the advice below names the sources anyway.
+        let reason = reason.split(" Attempted").next().unwrap_or(&reason);
         return Outcome::Fail {
-            what: format!("no AWS credentials found ({reason})"),
+            what: format!(
+                "no AWS credentials found ({})",
+                reason.trim_end_matches('.')
+            ),
             todo: "give this user credentials through the standard AWS chain: an instance or \
                    container role, AWS_PROFILE or --profile, or AWS_ACCESS_KEY_ID and \
                    AWS_SECRET_ACCESS_KEY; the agent must see the same (it often runs without \

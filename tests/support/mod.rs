@@ -94,6 +94,11 @@ pub struct Trail {
 
 impl Trail {
     pub fn new(name: &str) -> Trail {
+        Trail::new_in_region(name, "us-east-1")
+    }
+
+    /// A bucket created in `region` (S3 tells its region on HeadBucket).
+    pub fn new_in_region(name: &str, region: &str) -> Trail {
         let server = server();
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -111,8 +116,16 @@ impl Trail {
             .build();
         let client = aws_sdk_s3::Client::from_conf(config);
         let bucket = name.replace('_', "-");
+        let mut create = client.create_bucket().bucket(&bucket);
+        if region != "us-east-1" {
+            create = create.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(region.into())
+                    .build(),
+            );
+        }
         runtime()
-            .block_on(client.create_bucket().bucket(&bucket).send())
+            .block_on(create.send())
             .expect("creating the test bucket");
         Trail {
             bucket,
@@ -146,6 +159,23 @@ impl Trail {
             .output()
             .expect("running ossec-cloudtrail");
         Run::from(output)
+    }
+
+    /// `ossec-cloudtrail SUBCOMMAND... --bucket B --endpoint-url E --state S ARGS...`, run.
+    pub fn sub(&self, subcommand: &[&str], args: &[&str]) -> Run {
+        let mut cmd = Command::new(BIN);
+        cmd.args(subcommand)
+            .args([
+                "--bucket",
+                &self.bucket,
+                "--endpoint-url",
+                &server().endpoint,
+            ])
+            .arg("--state")
+            .arg(self.state.path().join("state"))
+            .args(args);
+        test_env(&mut cmd);
+        Run::from(cmd.output().expect("running ossec-cloudtrail"))
     }
 
     /// The collector's command line for this trail, not yet started.
