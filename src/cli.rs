@@ -35,6 +35,9 @@ Each run prints every CloudTrail record it has not printed before, one compact J
 line on stdout, then exits. Diagnostics go to stderr. Objects are never changed or deleted
 in the bucket: the state database remembers what was printed.
 
+New install: `ossec-cloudtrail check --bucket NAME` tries everything a run needs, says what
+to fix, and prints the block below with your flags.
+
 OSSEC / Wazuh agent (ossec.conf):
   <localfile>
     <log_format>command</log_format>
@@ -156,7 +159,7 @@ pub struct PartitionFilters {
     #[arg(long, value_name = "ID[,ID...]", value_delimiter = ',', value_parser = parse_account)]
     pub accounts: Vec<String>,
 
-    /// Only these regions (comma-separated); also skips region discovery.
+    /// Only these regions (comma-separated). A run given regions skips region discovery.
     #[arg(long, value_name = "R[,R...]", value_delimiter = ',', value_parser = parse_region)]
     pub regions: Vec<String>,
 }

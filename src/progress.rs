@@ -7,37 +7,32 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-static BAR: OnceLock<Bar> = OnceLock::new();
-
-struct Bar {
-    bar: ProgressBar,
-    started: Instant,
-}
+static BAR: OnceLock<ProgressBar> = OnceLock::new();
 
 /// Sets the progress line up, if stderr is a terminal. Call once, before logging starts.
 pub fn init() {
     if !io::stderr().is_terminal() {
         return;
     }
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    // Hidden until the queue is known: subcommands never show it.
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     bar.set_style(
         ProgressStyle::with_template("{spinner} {pos}/{len} objects, {msg} [{elapsed}]")
             .expect("the progress template is valid"),
     );
-    let _ = BAR.set(Bar {
-        bar,
-        started: Instant::now(),
-    });
+    let _ = BAR.set(bar);
 }
 
 /// The queue is known: `objects` to print.
 pub fn start(objects: u64) {
-    if let Some(Bar { bar, .. }) = BAR.get() {
+    if let Some(bar) = BAR.get() {
         bar.set_length(objects);
+        bar.reset_elapsed();
+        bar.set_draw_target(ProgressDrawTarget::stderr());
         bar.set_message("0 records");
         bar.enable_steady_tick(Duration::from_millis(200));
     }
@@ -45,9 +40,9 @@ pub fn start(objects: u64) {
 
 /// One more object was printed; `records` were printed in all so far.
 pub fn object_printed(records: u64) {
-    if let Some(Bar { bar, started }) = BAR.get() {
+    if let Some(bar) = BAR.get() {
         bar.inc(1);
-        let seconds = started.elapsed().as_secs_f64().max(0.001);
+        let seconds = bar.elapsed().as_secs_f64().max(0.001);
         bar.set_message(format!(
             "{records} records ({:.0} records/s)",
             records as f64 / seconds
@@ -57,7 +52,7 @@ pub fn object_printed(records: u64) {
 
 /// The run is over: the line disappears, the summary log line says the rest.
 pub fn finish() {
-    if let Some(Bar { bar, .. }) = BAR.get() {
+    if let Some(bar) = BAR.get() {
         bar.finish_and_clear();
     }
 }
@@ -69,7 +64,7 @@ pub struct StderrWriter;
 impl Write for StderrWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match BAR.get() {
-            Some(Bar { bar, .. }) => bar.suspend(|| io::stderr().write(buf)),
+            Some(bar) => bar.suspend(|| io::stderr().write(buf)),
             None => io::stderr().write(buf),
         }
     }

@@ -575,6 +575,40 @@ mod tests {
         assert_eq!(ro.resume_from("k3").unwrap(), 0);
     }
 
+    #[test]
+    fn forget_removes_keys_from_a_point_on_within_one_partition_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(&dir.path().join("state"), "bucket", "", false).unwrap();
+        let (old, new) = (
+            key("2026/11/20", "20261120T0900Z"),
+            key("2026/11/22", "20261122T0900Z"),
+        );
+        let other = "AWSLogs/111122223333/CloudTrail/us-east-2/2026/11/22/k.json.gz";
+        for k in [&old, &new, other] {
+            state.mark_done(k).unwrap();
+        }
+        state
+            .mark_printed_up_to(&key("2026/11/23", "x"), 4)
+            .unwrap();
+        state.set_floor(P, date!(2026 - 11 - 19)).unwrap();
+
+        let forgotten = state.forget(P, &format!("{P}2026/11/21/")).unwrap();
+        assert_eq!(forgotten, 2, "one done key, one resume point");
+        assert!(state.is_done(&old).unwrap());
+        assert!(!state.is_done(&new).unwrap());
+        assert!(
+            state.is_done(other).unwrap(),
+            "another partition is untouched"
+        );
+        let entries = state.entries().unwrap();
+        assert!(entries.contains(&Entry::Done(old.clone())));
+        assert!(entries.contains(&Entry::Floor {
+            partition: P.to_owned(),
+            date: Some(date!(2026 - 11 - 19)),
+        }));
+        assert_eq!(entries.len(), 3, "{entries:?}");
+    }
+
     #[cfg(unix)]
     #[test]
     fn the_state_directory_is_private() {

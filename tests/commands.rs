@@ -406,6 +406,40 @@ fn state_commands_on_a_new_or_busy_state() {
 }
 
 #[test]
+fn a_terminal_gets_a_progress_line_on_stderr() {
+    let trail = Trail::new("progress-tty");
+    for hhmm in ["0900", "0905"] {
+        trail.put_log(
+            &log_key("", None, A, "us-east-1", &day(0), hhmm),
+            &records(hhmm, 2, A, "us-east-1"),
+        );
+    }
+    let quote = |s: &str| format!("'{s}'");
+    let state = trail.state.path().join("state");
+    let inner = format!(
+        "{} --bucket {} --endpoint-url {} --state {} >/dev/null",
+        quote(BIN),
+        trail.bucket,
+        server().endpoint,
+        quote(&state.display().to_string())
+    );
+    // util-linux `script` runs the command on a pseudo-terminal and copies what it shows.
+    let mut cmd = Command::new("script");
+    cmd.args(["-q", "-e", "-c", &inner, "/dev/null"]);
+    test_env(&mut cmd);
+    let output = cmd.output().expect("running `script` (util-linux)");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{screen}");
+    // The line redraws at most 20 times a second, so which counts it showed varies; its
+    // queue length does not.
+    assert!(
+        screen.contains("/2 objects, "),
+        "no progress line on the terminal: {screen}"
+    );
+    assert!(screen.contains("4 lines from 2 objects"), "{screen}");
+}
+
+#[test]
 fn ossec_conf_prints_a_block_ready_to_paste() {
     let output = Command::new(BIN)
         .args([
