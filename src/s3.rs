@@ -400,16 +400,7 @@ where
             e.message().unwrap_or("(no message)")
         );
     }
-    let mut parts: Vec<String> = Vec::new();
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string().replace('\n', "; ");
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
+    error_chain(err)
 }
 
 /// The region S3 says the bucket is in, on a redirect or a region error.

@@ -38,12 +38,7 @@ fn check_passes_on_a_working_trail_and_names_what_it_found() {
         &records("d", 2, B, "us-east-1"),
     );
     let secret = "do-not-print-this-secret-9f3a";
-    let mut cmd = Command::new(BIN);
-    cmd.args(["check", "--bucket", &trail.bucket, "--endpoint-url"])
-        .arg(&server().endpoint)
-        .arg("--state")
-        .arg(trail.state.path().join("state"));
-    test_env(&mut cmd);
+    let mut cmd = trail.sub_command(&["check"], &[]);
     cmd.env("AWS_SECRET_ACCESS_KEY", secret);
     let run = Run::from(cmd.output().unwrap());
     run.expect_code(0);
@@ -76,12 +71,7 @@ fn check_passes_on_a_working_trail_and_names_what_it_found() {
 #[test]
 fn check_without_credentials_fails_first_and_skips_what_needs_them() {
     let trail = Trail::new("check-no-credentials");
-    let mut cmd = Command::new(BIN);
-    cmd.args(["check", "--bucket", &trail.bucket, "--endpoint-url"])
-        .arg(&server().endpoint)
-        .arg("--state")
-        .arg(trail.state.path().join("state"));
-    test_env(&mut cmd);
+    let mut cmd = trail.sub_command(&["check"], &[]);
     cmd.env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY");
     let run = Run::from(cmd.output().unwrap());

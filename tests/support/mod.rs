@@ -163,6 +163,20 @@ impl Trail {
 
     /// `ossec-cloudtrail SUBCOMMAND... --bucket B --endpoint-url E --state S ARGS...`, run.
     pub fn sub(&self, subcommand: &[&str], args: &[&str]) -> Run {
+        Run::from(
+            self.sub_command(subcommand, args)
+                .output()
+                .expect("running ossec-cloudtrail"),
+        )
+    }
+
+    /// The collector's command line for this trail, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
+        self.sub_command(&[], args)
+    }
+
+    /// A subcommand's command line for this trail, not yet started.
+    pub fn sub_command(&self, subcommand: &[&str], args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(subcommand)
             .args([
@@ -174,22 +188,6 @@ impl Trail {
             .arg("--state")
             .arg(self.state.path().join("state"))
             .args(args);
-        test_env(&mut cmd);
-        Run::from(cmd.output().expect("running ossec-cloudtrail"))
-    }
-
-    /// The collector's command line for this trail, not yet started.
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.args([
-            "--bucket",
-            &self.bucket,
-            "--endpoint-url",
-            &server().endpoint,
-        ])
-        .arg("--state")
-        .arg(self.state.path().join("state"))
-        .args(args);
         test_env(&mut cmd);
         cmd
     }
