@@ -246,10 +246,13 @@ impl Verbosity {
 /// The everyday commands beside the main job.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Checks a new install step by step and says in plain words what works and what does
-    /// not: credentials, bucket and region, the trail's accounts and regions, reading one
-    /// object, the state. Ends with the ossec.conf block to paste. Exit code 0 only when a
-    /// real run would work.
+    /// Checks a new install: what works, what does not, and what to do about it.
+    ///
+    /// Tries in order what a run needs and says in plain words how each step went: the
+    /// credentials found (their identity ARN, never a secret), the bucket and its region, the
+    /// trail's accounts, organisations and regions, reading and decompressing one recent
+    /// object (a missing s3:GetObject or kms:Decrypt shows here), the state. Ends with the
+    /// ossec.conf block to paste. Exit code 0 only when a real run would work.
     Check {
         #[command(flatten)]
         target: Target,
@@ -286,14 +289,18 @@ pub struct AgentOptions {
 
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
-    /// Per partition (account and region): the newest key printed, how many keys are
-    /// remembered, and the database's size on disk.
+    /// Tells per partition what the state remembers.
+    ///
+    /// For each partition (account and region): the newest key printed, how many keys are
+    /// remembered, the day it was first listed from, and the database's size on disk.
     Show {
         #[command(flatten)]
         target: Target,
     },
-    /// Forgets what was printed from a day on, so that the next run prints it again (a
-    /// "reparse"). A day before a partition's first run also moves its start back.
+    /// Forgets what was printed from a day on, so that the next runs print it again.
+    ///
+    /// A "reparse": the next runs print the logs from that day on again, at most --max-lines
+    /// each. A day before a partition's first run also moves its start back.
     Forget {
         #[command(flatten)]
         target: Target,
@@ -303,8 +310,10 @@ pub enum StateCommand {
         #[command(flatten)]
         filters: PartitionFilters,
     },
-    /// Forgets keys older than each partition's look-back window, which no run lists again
-    /// (every run does this for the partitions it saw).
+    /// Forgets keys older than each partition's look-back window.
+    ///
+    /// No run lists those keys again; every run already does this for the partitions it
+    /// saw, so this is only needed for partitions no longer collected.
     Prune {
         #[command(flatten)]
         target: Target,
