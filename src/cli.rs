@@ -218,7 +218,8 @@ pub struct RunOptions {
     pub concurrency: u16,
 }
 
-/// How much goes to stderr; accepted before or after a subcommand.
+/// How much goes to stderr. Given to a subcommand, these come after its name, as its other
+/// flags do: the main job's flags and a subcommand exclude each other.
 #[derive(Debug, Clone, Args)]
 pub struct Verbosity {
     /// More detail on stderr (-v: each listing and object, -vv: also the AWS SDK).
