@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, Args, Parser, Subcommand};
 use time::{Date, Duration, OffsetDateTime};
 
 use crate::collect::Settings;
@@ -35,6 +35,9 @@ Each run prints every CloudTrail record it has not printed before, one compact J
 line on stdout, then exits. Diagnostics go to stderr. Objects are never changed or deleted
 in the bucket: the state database remembers what was printed.
 
+New install: `ossec-cloudtrail check --bucket NAME` tries everything a run needs, says what
+to fix, and prints the block below with your flags.
+
 OSSEC / Wazuh agent (ossec.conf):
   <localfile>
     <log_format>command</log_format>
@@ -58,12 +61,39 @@ Exit codes:
   5  the state database cannot be read or written";
 
 /// Brings AWS CloudTrail logs from an S3 bucket into OSSEC and Wazuh.
+///
+/// Without a subcommand, runs the collector once (the job the agent runs); the subcommands
+/// help set it up and look after it.
 #[derive(Debug, Parser)]
-#[command(name = "ossec-cloudtrail", version, after_help = AFTER_HELP)]
+#[command(
+    name = "ossec-cloudtrail",
+    version,
+    after_help = AFTER_HELP,
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub target: Target,
+
+    #[command(flatten)]
+    pub run: RunOptions,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+/// Which trail and which state: the flags every command shares, with the same meaning.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
     /// The S3 bucket the trail delivers to (its name alone, not an s3:// URL).
-    #[arg(long, value_name = "NAME", value_parser = parse_bucket)]
-    pub bucket: String,
+    // An Option only so that a subcommand can leave the main job's copy empty; clap still
+    // demands it wherever it is parsed.
+    #[arg(long, value_name = "NAME", value_parser = parse_bucket, required = true)]
+    pub bucket: Option<String>,
 
     /// The trail's S3 key prefix: whatever comes before `AWSLogs/` in its keys.
     #[arg(long, value_name = "P")]
@@ -89,19 +119,80 @@ pub struct Cli {
     /// ~/.local/state/ossec-cloudtrail].
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
+}
 
+impl Target {
+    pub fn bucket(&self) -> &str {
+        self.bucket
+            .as_deref()
+            .expect("clap requires --bucket wherever a Target is parsed")
+    }
+
+    /// Normalized: empty, or ending in `/`.
+    pub fn prefix(&self) -> String {
+        layout::normalize_prefix(self.prefix.as_deref().unwrap_or(""))
+    }
+
+    pub fn connection(&self) -> Connection {
+        Connection {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        }
+    }
+
+    /// `--state`, or the default location; fails only when there is none (no HOME).
+    pub fn state_path(&self) -> Result<PathBuf, String> {
+        match &self.state {
+            Some(path) => Ok(path.clone()),
+            None => state::default_path().ok_or_else(|| {
+                "cannot choose a state directory (no HOME): pass --state PATH".to_owned()
+            }),
+        }
+    }
+}
+
+/// Which partitions to look at.
+#[derive(Debug, Clone, Args)]
+pub struct PartitionFilters {
+    /// Only these account ids (comma-separated).
+    #[arg(long, value_name = "ID[,ID...]", value_delimiter = ',', value_parser = parse_account)]
+    pub accounts: Vec<String>,
+
+    /// Only these regions (comma-separated). A run given regions skips region discovery.
+    #[arg(long, value_name = "R[,R...]", value_delimiter = ',', value_parser = parse_region)]
+    pub regions: Vec<String>,
+}
+
+impl PartitionFilters {
+    pub fn filters(&self) -> Filters {
+        Filters {
+            accounts: self.accounts.clone(),
+            regions: self.regions.clone(),
+        }
+    }
+}
+
+/// How far back each run lists again.
+#[derive(Debug, Clone, Args)]
+pub struct Lookback {
+    /// Days before a partition's newest printed day that each run lists again, to catch
+    /// files that CloudTrail delivers late.
+    #[arg(long, value_name = "DAYS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=31))]
+    pub lookback_days: u32,
+}
+
+/// The main job's own options.
+#[derive(Debug, Clone, Args)]
+pub struct RunOptions {
     /// Ignore logs before this day (UTC). Without it, a partition seen for the first time
     /// starts yesterday, so a new install does not flood the manager with old history.
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub only_logs_after: Option<Date>,
 
-    /// Only these account ids (comma-separated).
-    #[arg(long, value_name = "ID[,ID...]", value_delimiter = ',', value_parser = parse_account)]
-    pub accounts: Vec<String>,
-
-    /// Only these regions (comma-separated); also skips region discovery.
-    #[arg(long, value_name = "R[,R...]", value_delimiter = ',', value_parser = parse_region)]
-    pub regions: Vec<String>,
+    #[command(flatten)]
+    pub filters: PartitionFilters,
 
     /// Most lines one run prints. Wazuh reads at most 10000 lines of one command run and
     /// its agent buffer drops bursts; the next run resumes exactly where this one stopped.
@@ -118,57 +209,29 @@ pub struct Cli {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Days before a partition's newest printed day that each run lists again, to catch
-    /// files that CloudTrail delivers late.
-    #[arg(long, value_name = "DAYS", default_value_t = 1,
-          value_parser = clap::value_parser!(u32).range(1..=31))]
-    pub lookback_days: u32,
+    #[command(flatten)]
+    pub lookback: Lookback,
 
     /// Downloads in flight at once.
     #[arg(long, value_name = "N", default_value_t = 16,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
+}
 
+/// How much goes to stderr. Given to a subcommand, these come after its name, as its other
+/// flags do: the main job's flags and a subcommand exclude each other.
+#[derive(Debug, Clone, Args)]
+pub struct Verbosity {
     /// More detail on stderr (-v: each listing and object, -vv: also the AWS SDK).
-    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet", global = true)]
     pub verbose: u8,
 
     /// Only errors on stderr.
-    #[arg(short, long)]
+    #[arg(short, long, global = true)]
     pub quiet: bool,
 }
 
-impl Cli {
-    /// The run's settings; fails only when no state location can be found.
-    pub fn settings(&self) -> Result<Settings, String> {
-        let state_path = match &self.state {
-            Some(path) => path.clone(),
-            None => state::default_path()
-                .ok_or("cannot choose a state directory (no HOME): pass --state PATH")?,
-        };
-        Ok(Settings {
-            bucket: self.bucket.clone(),
-            prefix: layout::normalize_prefix(self.prefix.as_deref().unwrap_or("")),
-            connection: Connection {
-                region: self.region.clone(),
-                profile: self.profile.clone(),
-                endpoint_url: self.endpoint_url.clone(),
-            },
-            state_path,
-            only_logs_after: self.only_logs_after,
-            default_start: OffsetDateTime::now_utc().date() - Duration::days(1),
-            filters: Filters {
-                accounts: self.accounts.clone(),
-                regions: self.regions.clone(),
-            },
-            max_lines: self.max_lines,
-            max_line_bytes: self.max_line_bytes,
-            dry_run: self.dry_run,
-            lookback_days: self.lookback_days,
-            concurrency: self.concurrency.into(),
-        })
-    }
-
+impl Verbosity {
     /// The log filter for stderr; `RUST_LOG` wins when set.
     pub fn log_filter(&self) -> &'static str {
         match (self.quiet, self.verbose) {
@@ -178,6 +241,107 @@ impl Cli {
             (false, 1) => "warn,ossec_cloudtrail=debug",
             (false, _) => "debug,ossec_cloudtrail=trace,hyper=info,h2=info,rustls=info",
         }
+    }
+}
+
+/// The everyday commands beside the main job.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Checks a new install: what works, what does not, and what to do about it.
+    ///
+    /// Tries in order what a run needs and says in plain words how each step went: the
+    /// credentials found (their identity ARN, never a secret), the bucket and its region, the
+    /// trail's accounts, organisations and regions, reading and decompressing one recent
+    /// object (a missing s3:GetObject or kms:Decrypt shows here), the state. Ends with the
+    /// ossec.conf block to paste. Exit code 0 only when a real run would work.
+    Check {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        agent: AgentOptions,
+    },
+    /// Shows what the state remembers, or makes it forget.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Prints the ossec.conf `<localfile>` block that runs the collector with these flags.
+    OssecConf {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        agent: AgentOptions,
+    },
+    /// Writes the man pages and shell completions into a directory (used by packaging).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// The directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// What the agent's `<localfile>` block says besides the command.
+#[derive(Debug, Clone, Args)]
+pub struct AgentOptions {
+    /// Seconds between two runs by the agent (`<frequency>`).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u32).range(60..))]
+    pub frequency: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Tells per partition what the state remembers.
+    ///
+    /// For each partition (account and region): the newest key printed, how many keys are
+    /// remembered, the day it was first listed from, and the database's size on disk.
+    Show {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Forgets what was printed from a day on, so that the next runs print it again.
+    ///
+    /// A "reparse": the next runs print the logs from that day on again, at most --max-lines
+    /// each. A day before a partition's first run also moves its start back.
+    Forget {
+        #[command(flatten)]
+        target: Target,
+        /// The first day (UTC) to print again.
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+        since: Date,
+        #[command(flatten)]
+        filters: PartitionFilters,
+    },
+    /// Forgets keys older than each partition's look-back window.
+    ///
+    /// No run lists those keys again; every run already does this for the partitions it
+    /// saw, so this is only needed for partitions no longer collected.
+    Prune {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        lookback: Lookback,
+    },
+}
+
+impl Cli {
+    /// The main job's settings; fails only when no state location can be found.
+    pub fn settings(&self) -> Result<Settings, String> {
+        let target = &self.target;
+        let run = &self.run;
+        Ok(Settings {
+            bucket: target.bucket().to_owned(),
+            prefix: target.prefix(),
+            connection: target.connection(),
+            state_path: target.state_path()?,
+            only_logs_after: run.only_logs_after,
+            default_start: OffsetDateTime::now_utc().date() - Duration::days(1),
+            filters: run.filters.filters(),
+            max_lines: run.max_lines,
+            max_line_bytes: run.max_line_bytes,
+            dry_run: run.dry_run,
+            lookback_days: run.lookback.lookback_days,
+            concurrency: run.concurrency.into(),
+        })
     }
 }
 

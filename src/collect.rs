@@ -206,6 +206,7 @@ where
         })
         .collect::<Result<Vec<Date>, _>>()?;
     let queue = listing::queue(&bucket, &state, &partitions, &starts).await?;
+    crate::progress::start(queue.len() as u64);
     tracing::info!(
         "{} partitions, {} objects to print",
         partitions.len(),
@@ -618,6 +619,7 @@ impl<W: Write> Printer<'_, W> {
             None => {
                 self.state.mark_done(&pending.key)?;
                 self.summary.objects_done += 1;
+                crate::progress::object_printed(self.summary.lines);
                 tracing::debug!("{}: done", pending.key);
             }
             Some(error) => {
@@ -642,7 +644,11 @@ impl<W: Write> Printer<'_, W> {
 }
 
 /// Forgets done keys that fell out of every partition's look-back window.
-fn prune(state: &State, partitions: &[Partition], lookback_days: u32) -> Result<usize, StateError> {
+pub fn prune(
+    state: &State,
+    partitions: &[Partition],
+    lookback_days: u32,
+) -> Result<usize, StateError> {
     let mut pruned = 0;
     for partition in partitions {
         if let Some(start) = listing::window_start(state, partition, lookback_days)? {

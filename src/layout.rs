@@ -80,6 +80,29 @@ pub fn awslogs_prefix(normalized_prefix: &str) -> String {
     format!("{normalized_prefix}AWSLogs/")
 }
 
+/// The partition that a key (or a partition's own prefix) under the trail's normalized
+/// `prefix` belongs to.
+pub fn partition_of(normalized_prefix: &str, key: &str) -> Option<Partition> {
+    let root = awslogs_prefix(normalized_prefix);
+    let mut parts = key.strip_prefix(&root)?.split('/');
+    let first = parts.next()?;
+    let (org, account) = if is_org_id(first) {
+        (Some(first), parts.next()?)
+    } else {
+        (None, first)
+    };
+    let region = match (parts.next(), parts.next(), parts.next()) {
+        (Some("CloudTrail"), Some(region), Some(_)) if is_region(region) => region,
+        _ => return None,
+    };
+    if !is_account_id(account) {
+        return None;
+    }
+    let org_folder = org.map(|o| format!("{o}/")).unwrap_or_default();
+    let account_prefix = format!("{root}{org_folder}{account}/");
+    Some(Partition::new(&account_prefix, org, account, region))
+}
+
 /// The last path segment of a common prefix returned by a delimiter listing
 /// (`AWSLogs/123456789012/` gives `123456789012`).
 pub fn last_segment(common_prefix: &str) -> &str {
@@ -193,6 +216,35 @@ mod tests {
             assert_eq!(got, *want, "key {key}");
         }
         assert_eq!(p.log_file("other/AWSLogs/x"), None);
+    }
+
+    #[test]
+    fn finds_the_partition_of_a_key() {
+        let key =
+            "logs/AWSLogs/o-a1b2c3d4e5/111122223333/CloudTrail/eu-west-1/2026/11/23/x.json.gz";
+        let p = partition_of("logs/", key).unwrap();
+        assert_eq!(
+            p.prefix,
+            "logs/AWSLogs/o-a1b2c3d4e5/111122223333/CloudTrail/eu-west-1/"
+        );
+        assert_eq!(
+            (p.org.as_deref(), p.account.as_str(), p.region.as_str()),
+            (Some("o-a1b2c3d4e5"), "111122223333", "eu-west-1")
+        );
+        assert_eq!(partition_of("logs/", &p.prefix), Some(p.clone()));
+        assert_eq!(partition_of("", &p.prefix), None, "another prefix");
+        assert_eq!(
+            partition_of("", "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/x"),
+            None
+        );
+        assert_eq!(
+            partition_of("", "AWSLogs/111122223333/CloudTrail/us-east-1"),
+            None
+        );
+        assert_eq!(
+            partition_of("", "AWSLogs/111122223333/CloudTrail/us-east-1/").map(|p| p.prefix),
+            Some("AWSLogs/111122223333/CloudTrail/us-east-1/".to_owned())
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Connection {
 pub struct Bucket {
     client: Client,
     name: String,
+    /// The resolved AWS configuration, for the calls `check` makes besides S3.
+    shared: aws_config::SdkConfig,
 }
 
 /// One page of a listing.
@@ -93,6 +95,7 @@ impl Bucket {
         Bucket {
             client: Client::from_conf(config),
             name: name.to_owned(),
+            shared,
         }
     }
 
@@ -120,6 +123,7 @@ impl Bucket {
         Bucket {
             client: Client::from_conf(config),
             name: self.name.clone(),
+            shared: self.shared.clone(),
         }
     }
 
@@ -211,6 +215,55 @@ impl Bucket {
             .await
             .map_err(|e| S3Error::from_sdk(&e, &self.name, key))?;
         Ok(out.body)
+    }
+
+    /// The region S3 says the bucket is in (a HeadBucket call, which needs s3:ListBucket).
+    pub async fn locate(&self) -> Result<Option<String>, S3Error> {
+        let out = self
+            .client
+            .head_bucket()
+            .bucket(&self.name)
+            .send()
+            .await
+            .map_err(|e| S3Error::from_sdk(&e, &self.name, ""))?;
+        Ok(out.bucket_region().map(str::to_owned))
+    }
+
+    /// Whether the credential chain yields credentials at all, without printing them: the
+    /// chain's own explanation when it does not.
+    pub async fn has_credentials(&self) -> Result<(), String> {
+        use aws_sdk_s3::config::ProvideCredentials;
+        let Some(provider) = self.shared.credentials_provider() else {
+            return Err("no credential provider is configured".to_owned());
+        };
+        provider
+            .provide_credentials()
+            .await
+            .map(drop)
+            .map_err(|e| error_chain(&e))
+    }
+
+    /// The ARN the credentials stand for (STS GetCallerIdentity, which needs no permission),
+    /// asked of `--endpoint-url` when one is set, as S3-compatible test servers serve it too.
+    pub async fn caller_arn(&self) -> Result<String, String> {
+        let config = aws_sdk_sts::config::Builder::from(&self.shared)
+            .region(Region::new(self.region()))
+            .build();
+        let out = aws_sdk_sts::Client::from_conf(config)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| match &e {
+                SdkError::ServiceError(service) => format!(
+                    "{}: {}",
+                    service.err().code().unwrap_or("error"),
+                    service.err().message().unwrap_or("(no message)")
+                ),
+                _ => error_chain(&e),
+            })?;
+        out.arn()
+            .map(str::to_owned)
+            .ok_or_else(|| "STS answered without an ARN".to_owned())
     }
 }
 

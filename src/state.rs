@@ -102,7 +102,7 @@ pub struct State {
     path: PathBuf,
     tree: sled::Tree,
     /// Kept so the database and lock outlive the tree's users.
-    _db: sled::Db,
+    db: sled::Db,
     _lock: Option<File>,
     /// Dry runs read the state but never change it.
     read_only: bool,
@@ -196,7 +196,7 @@ impl State {
         Ok(State {
             path: path.to_owned(),
             tree,
-            _db: db,
+            db,
             _lock: lock,
             read_only,
         })
@@ -303,6 +303,67 @@ impl State {
         Ok(removed)
     }
 
+    /// Everything remembered for this bucket and prefix, in key order within each kind.
+    pub fn entries(&self) -> Result<Vec<Entry>, StateError> {
+        let mut entries = Vec::new();
+        for item in self.tree.iter() {
+            let (key, value) = item.map_err(|e| self.db_err(e))?;
+            let Some((&tag, text)) = key.split_first() else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(text).into_owned();
+            entries.push(match tag {
+                DONE => Entry::Done(text),
+                RESUME => Entry::Unfinished {
+                    records: <[u8; 8]>::try_from(value.as_ref())
+                        .map(u64::from_be_bytes)
+                        .unwrap_or(0),
+                    key: text,
+                },
+                FLOOR => Entry::Floor {
+                    date: std::str::from_utf8(&value).ok().and_then(|v| {
+                        Date::parse(v, time::macros::format_description!("[year]-[month]-[day]"))
+                            .ok()
+                    }),
+                    partition: text,
+                },
+                _ => continue,
+            });
+        }
+        Ok(entries)
+    }
+
+    /// Forgets the done and unfinished keys under `within` that sort at or after `from`, so
+    /// that the next run prints them again. Returns how many were forgotten.
+    pub fn forget(&self, within: &str, from: &str) -> Result<usize, StateError> {
+        if self.read_only {
+            return Ok(0);
+        }
+        let mut batch = sled::Batch::default();
+        let mut removed = 0;
+        for tag in [DONE, RESUME] {
+            let within = tagged(tag, within);
+            for key in self.tree.range(tagged(tag, from)..).keys() {
+                let key = key.map_err(|e| self.db_err(e))?;
+                if !key.starts_with(&within) {
+                    break;
+                }
+                batch.remove(key);
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            self.tree.apply_batch(batch).map_err(|e| self.db_err(e))?;
+            self.flush()?;
+        }
+        Ok(removed)
+    }
+
+    /// The whole database's size on disk (every bucket and prefix it holds).
+    pub fn size_on_disk(&self) -> Result<u64, StateError> {
+        self.db.size_on_disk().map_err(|e| self.db_err(e))
+    }
+
     /// Done and unfinished keys remembered for this bucket and prefix.
     #[cfg(test)]
     pub fn remembered(&self) -> usize {
@@ -323,6 +384,20 @@ impl State {
             source,
         }
     }
+}
+
+/// One thing the state remembers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// Every record of this key was printed.
+    Done(String),
+    /// The first `records` records of this key were printed.
+    Unfinished { key: String, records: u64 },
+    /// The day a partition (named by its prefix) was first listed from.
+    Floor {
+        partition: String,
+        date: Option<Date>,
+    },
 }
 
 fn tagged(tag: u8, text: &str) -> Vec<u8> {
@@ -498,6 +573,40 @@ mod tests {
         assert!(ro.is_done("k").unwrap());
         assert!(!ro.is_done("k2").unwrap());
         assert_eq!(ro.resume_from("k3").unwrap(), 0);
+    }
+
+    #[test]
+    fn forget_removes_keys_from_a_point_on_within_one_partition_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(&dir.path().join("state"), "bucket", "", false).unwrap();
+        let (old, new) = (
+            key("2026/11/20", "20261120T0900Z"),
+            key("2026/11/22", "20261122T0900Z"),
+        );
+        let other = "AWSLogs/111122223333/CloudTrail/us-east-2/2026/11/22/k.json.gz";
+        for k in [&old, &new, other] {
+            state.mark_done(k).unwrap();
+        }
+        state
+            .mark_printed_up_to(&key("2026/11/23", "x"), 4)
+            .unwrap();
+        state.set_floor(P, date!(2026 - 11 - 19)).unwrap();
+
+        let forgotten = state.forget(P, &format!("{P}2026/11/21/")).unwrap();
+        assert_eq!(forgotten, 2, "one done key, one resume point");
+        assert!(state.is_done(&old).unwrap());
+        assert!(!state.is_done(&new).unwrap());
+        assert!(
+            state.is_done(other).unwrap(),
+            "another partition is untouched"
+        );
+        let entries = state.entries().unwrap();
+        assert!(entries.contains(&Entry::Done(old.clone())));
+        assert!(entries.contains(&Entry::Floor {
+            partition: P.to_owned(),
+            date: Some(date!(2026 - 11 - 19)),
+        }));
+        assert_eq!(entries.len(), 3, "{entries:?}");
     }
 
     #[cfg(unix)]

@@ -96,6 +96,11 @@ pub struct Trail {
 
 impl Trail {
     pub fn new(name: &str) -> Trail {
+        Trail::new_in_region(name, "us-east-1")
+    }
+
+    /// A bucket created in `region` (S3 tells its region on HeadBucket).
+    pub fn new_in_region(name: &str, region: &str) -> Trail {
         let server = server();
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -113,8 +118,16 @@ impl Trail {
             .build();
         let client = aws_sdk_s3::Client::from_conf(config);
         let bucket = name.replace('_', "-");
+        let mut create = client.create_bucket().bucket(&bucket);
+        if region != "us-east-1" {
+            create = create.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(region.into())
+                    .build(),
+            );
+        }
         runtime()
-            .block_on(client.create_bucket().bucket(&bucket).send())
+            .block_on(create.send())
             .expect("creating the test bucket");
         Trail {
             bucket,
@@ -150,9 +163,18 @@ impl Trail {
         Run::from(output)
     }
 
+    /// `ossec-cloudtrail SUBCOMMAND... --bucket B --endpoint-url E --state S ARGS...`, run.
+    pub fn sub(&self, subcommand: &[&str], args: &[&str]) -> Run {
+        Run::from(
+            self.sub_command(subcommand, args)
+                .output()
+                .expect("running ossec-cloudtrail"),
+        )
+    }
+
     /// The collector's command line for this trail, not yet started.
     pub fn command(&self, args: &[&str]) -> Command {
-        self.command_at(&server().endpoint, args)
+        self.sub_command(&[], args)
     }
 
     /// Runs the collector on this trail through another endpoint (a fault proxy).
@@ -166,8 +188,19 @@ impl Trail {
 
     /// The collector's command line for this trail through `endpoint`, not yet started.
     pub fn command_at(&self, endpoint: &str, args: &[&str]) -> Command {
+        self.sub_command_at(&[], endpoint, args)
+    }
+
+    /// A subcommand's command line for this trail, not yet started.
+    pub fn sub_command(&self, subcommand: &[&str], args: &[&str]) -> Command {
+        self.sub_command_at(subcommand, &server().endpoint, args)
+    }
+
+    /// A subcommand's command line for this trail through `endpoint`, not yet started.
+    pub fn sub_command_at(&self, subcommand: &[&str], endpoint: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.args(["--bucket", &self.bucket, "--endpoint-url", endpoint])
+        cmd.args(subcommand)
+            .args(["--bucket", &self.bucket, "--endpoint-url", endpoint])
             .arg("--state")
             .arg(self.state.path().join("state"))
             .args(args);

@@ -1,0 +1,198 @@
+//! `state show | forget | prune`: what the state remembers for one bucket and prefix, told per
+//! partition (account and region), and the two ways to make it forget. The database itself
+//! stays behind `crate::state`'s interface; this module groups and words what it returns.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use time::Date;
+
+use crate::cli::{exit, PartitionFilters, StateCommand, Target};
+use crate::collect;
+use crate::layout::{self, Partition};
+use crate::state::{Entry, State};
+
+pub fn run(command: &StateCommand) -> u8 {
+    let (StateCommand::Show { target }
+    | StateCommand::Forget { target, .. }
+    | StateCommand::Prune { target, .. }) = command;
+    let path = match target.state_path() {
+        Ok(path) => path,
+        Err(message) => {
+            tracing::error!("{message}");
+            return exit::USAGE;
+        }
+    };
+    if !path.join("db").exists() {
+        println!(
+            "nothing remembered yet: {} holds no state (no run has used it; pass --state if \
+             the agent's runs use another one)",
+            path.display()
+        );
+        return exit::OK;
+    }
+    let read_only = matches!(command, StateCommand::Show { .. });
+    let state = match State::open(&path, target.bucket(), &target.prefix(), read_only) {
+        Ok(state) => state,
+        Err(e) => {
+            tracing::error!("{e}");
+            return super::state_error_code(&e);
+        }
+    };
+    let result = match command {
+        StateCommand::Show { target } => show(&state, target, &path),
+        StateCommand::Forget {
+            target,
+            since,
+            filters,
+        } => forget(&state, target, *since, filters),
+        StateCommand::Prune { target, lookback } => prune(&state, target, lookback.lookback_days),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e}");
+            super::state_error_code(&e)
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, crate::state::StateError>;
+
+/// What the state holds for one partition.
+#[derive(Default)]
+struct Remembered {
+    done: u64,
+    unfinished: u64,
+    /// The greatest done key.
+    newest: Option<String>,
+    floor: Option<Date>,
+}
+
+/// The state's entries grouped by partition, in partition order.
+fn by_partition(state: &State, prefix: &str) -> Result<BTreeMap<Partition, Remembered>> {
+    let mut partitions: BTreeMap<Partition, Remembered> = BTreeMap::new();
+    for entry in state.entries()? {
+        let key = match &entry {
+            Entry::Done(key) | Entry::Unfinished { key, .. } => key,
+            Entry::Floor { partition, .. } => partition,
+        };
+        let Some(partition) = layout::partition_of(prefix, key) else {
+            continue;
+        };
+        let remembered = partitions.entry(partition).or_default();
+        match entry {
+            Entry::Done(key) => {
+                remembered.done += 1;
+                if remembered.newest.as_ref().is_none_or(|n| *n < key) {
+                    remembered.newest = Some(key);
+                }
+            }
+            Entry::Unfinished { .. } => remembered.unfinished += 1,
+            Entry::Floor { date, .. } => remembered.floor = date,
+        }
+    }
+    Ok(partitions)
+}
+
+fn show(state: &State, target: &Target, path: &Path) -> Result<u8> {
+    let prefix = target.prefix();
+    let partitions = by_partition(state, &prefix)?;
+    println!(
+        "state {} ({} bytes on disk), s3://{}/{prefix}:",
+        path.display(),
+        state.size_on_disk()?,
+        target.bucket()
+    );
+    if partitions.is_empty() {
+        println!("  nothing remembered for this bucket and prefix (check --bucket and --prefix)");
+    }
+    for (partition, remembered) in &partitions {
+        let newest = remembered
+            .newest
+            .as_deref()
+            .map(|k| k.strip_prefix(&partition.prefix).unwrap_or(k))
+            .unwrap_or("(none yet)");
+        println!(
+            "  account {}{} region {}",
+            partition.account,
+            partition
+                .org
+                .as_deref()
+                .map(|o| format!(" (organisation {o})"))
+                .unwrap_or_default(),
+            partition.region
+        );
+        println!("    newest printed: {newest}");
+        println!(
+            "    remembered:     {} keys printed, {} part-printed; listed from {}",
+            remembered.done,
+            remembered.unfinished,
+            remembered
+                .floor
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "(unknown)".to_owned())
+        );
+    }
+    Ok(exit::OK)
+}
+
+fn matches(partition: &Partition, filters: &PartitionFilters) -> bool {
+    (filters.accounts.is_empty() || filters.accounts.contains(&partition.account))
+        && (filters.regions.is_empty() || filters.regions.contains(&partition.region))
+}
+
+fn forget(state: &State, target: &Target, since: Date, filters: &PartitionFilters) -> Result<u8> {
+    let partitions = by_partition(state, &target.prefix())?;
+    let chosen: Vec<(&Partition, &Remembered)> = partitions
+        .iter()
+        .filter(|(p, _)| matches(p, filters))
+        .collect();
+    if chosen.is_empty() {
+        let known: Vec<String> = partitions
+            .keys()
+            .map(|p| format!("{}/{}", p.account, p.region))
+            .collect();
+        tracing::error!(
+            "no partition of s3://{}/{} in the state matches --accounts/--regions; it holds: {}",
+            target.bucket(),
+            target.prefix(),
+            if known.is_empty() {
+                "nothing".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+        return Ok(exit::FAILED);
+    }
+    let mut total = 0;
+    for (partition, remembered) in chosen {
+        let forgotten = state.forget(&partition.prefix, &partition.day_folder(since))?;
+        // A day before the partition's first run: the user asks for history never printed.
+        if remembered.floor.is_none_or(|floor| floor > since) {
+            state.set_floor(&partition.prefix, since)?;
+        }
+        println!(
+            "account {} region {}: forgot {forgotten} keys",
+            partition.account, partition.region
+        );
+        total += forgotten;
+    }
+    println!(
+        "forgot {total} keys: the next run prints the logs from {since} on again (at most \
+         --max-lines per run, so a long range takes several runs)"
+    );
+    Ok(exit::OK)
+}
+
+fn prune(state: &State, target: &Target, lookback_days: u32) -> Result<u8> {
+    let partitions: Vec<Partition> = by_partition(state, &target.prefix())?.into_keys().collect();
+    let pruned = collect::prune(state, &partitions, lookback_days)?;
+    println!(
+        "forgot {pruned} keys older than the {lookback_days}-day look-back window of {} \
+         partitions ({} bytes on disk)",
+        partitions.len(),
+        state.size_on_disk()?
+    );
+    Ok(exit::OK)
+}
