@@ -114,8 +114,9 @@ pub struct Target {
     pub endpoint_url: Option<String>,
 
     /// Directory of the state database (created with mode 0700) [default:
-    /// /var/ossec/var/ossec-cloudtrail when /var/ossec/var is writable, as on an OSSEC or
-    /// Wazuh agent; else $XDG_STATE_HOME/ossec-cloudtrail, i.e.
+    /// /var/lib/ossec-cloudtrail when it exists and is writable, as after installing the
+    /// package; else /var/ossec/var/ossec-cloudtrail when /var/ossec/var is writable, as on an
+    /// OSSEC or Wazuh agent; else $XDG_STATE_HOME/ossec-cloudtrail, i.e.
     /// ~/.local/state/ossec-cloudtrail].
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,

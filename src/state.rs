@@ -23,9 +23,14 @@ const FLOOR: u8 = b'f';
 /// empty while it exists has lost its contents.
 const IN_USE_MARKER: &str = "in-use";
 
-/// Where the state lives when `--state` is not given: under OSSEC's own `var/` when this runs
-/// on an OSSEC or Wazuh agent, else in the user's XDG state directory.
+/// Where the state lives when `--state` is not given: the directory the .deb/.rpm creates, else
+/// under OSSEC's own `var/` when this runs on an OSSEC or Wazuh agent, else in the user's XDG
+/// state directory.
 pub fn default_path() -> Option<PathBuf> {
+    let packaged = Path::new("/var/lib/ossec-cloudtrail");
+    if is_writable_dir(packaged) {
+        return Some(packaged.to_path_buf());
+    }
     let ossec_var = Path::new("/var/ossec/var");
     if is_writable_dir(ossec_var) {
         return Some(ossec_var.join("ossec-cloudtrail"));
