@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, FromArgMatches, Parser, Subcommand};
 use time::{Date, Duration, OffsetDateTime};
 
 use crate::collect::Settings;
@@ -219,6 +219,53 @@ pub struct RunOptions {
     pub concurrency: u16,
 }
 
+impl RunOptions {
+    /// The main-job flags that differ from their defaults, as command-line words, for the
+    /// agent's `<command>`. `--dry-run` is refused: an agent running a dry run would print the
+    /// same records at every run.
+    pub fn agent_flags(&self) -> Result<Vec<String>, String> {
+        if self.dry_run {
+            return Err(
+                "--dry-run has no place in the agent's command: it would print the same \
+                        records at every run; leave it out"
+                    .to_owned(),
+            );
+        }
+        // The defaults, from the same definitions as --help, so they are written down once.
+        let defaults = RunOptions::from_arg_matches(
+            &RunOptions::augment_args(clap::Command::new("defaults")).get_matches_from(["x"]),
+        )
+        .expect("the defaults parse");
+        let mut words = Vec::new();
+        let mut flag = |name: &str, value: String| {
+            words.push(name.to_owned());
+            words.push(value);
+        };
+        if let Some(day) = self.only_logs_after {
+            flag("--only-logs-after", day.to_string());
+        }
+        if !self.filters.accounts.is_empty() {
+            flag("--accounts", self.filters.accounts.join(","));
+        }
+        if !self.filters.regions.is_empty() {
+            flag("--regions", self.filters.regions.join(","));
+        }
+        if self.max_lines != defaults.max_lines {
+            flag("--max-lines", self.max_lines.to_string());
+        }
+        if self.max_line_bytes != defaults.max_line_bytes {
+            flag("--max-line-bytes", self.max_line_bytes.to_string());
+        }
+        if self.lookback.lookback_days != defaults.lookback.lookback_days {
+            flag("--lookback-days", self.lookback.lookback_days.to_string());
+        }
+        if self.concurrency != defaults.concurrency {
+            flag("--concurrency", self.concurrency.to_string());
+        }
+        Ok(words)
+    }
+}
+
 /// How much goes to stderr. Given to a subcommand, these come after its name, as its other
 /// flags do: the main job's flags and a subcommand exclude each other.
 #[derive(Debug, Clone, Args)]
@@ -265,9 +312,14 @@ pub enum Command {
     #[command(subcommand)]
     State(StateCommand),
     /// Prints the ossec.conf `<localfile>` block that runs the collector with these flags.
+    ///
+    /// Takes the main job's flags too; those given (other than their defaults) go into the
+    /// block's `<command>`. For Wazuh, which keeps longer lines, add `--max-line-bytes 65000`.
     OssecConf {
         #[command(flatten)]
         target: Target,
+        #[command(flatten)]
+        run: RunOptions,
         #[command(flatten)]
         agent: AgentOptions,
     },

@@ -386,10 +386,16 @@ fn ossec_conf_prints_a_block_ready_to_paste() {
             "eu-west-1",
             "--frequency",
             "600",
+            "--regions",
+            "us-east-1,eu-west-1",
+            "--max-line-bytes",
+            "65000",
+            "--max-lines",
+            "5000",
         ])
         .output()
         .unwrap();
-    assert!(output.status.success());
+    assert!(output.status.success(), "{output:?}");
     assert!(output.stderr.is_empty());
     let text = String::from_utf8(output.stdout).unwrap();
     let doc = roxmltree::Document::parse(&text).expect("the block is one XML element");
@@ -408,9 +414,24 @@ fn ossec_conf_prints_a_block_ready_to_paste() {
     let command = child("command");
     assert!(command.starts_with('/'), "an absolute path: {command}");
     assert!(
-        command.ends_with("--bucket my-trail --prefix 'org logs' --region eu-west-1"),
-        "{command}"
+        command.ends_with(
+            "--bucket my-trail --prefix 'org logs' --region eu-west-1 \
+             --regions us-east-1,eu-west-1 --max-line-bytes 65000"
+        ),
+        "flags at their default (--max-lines 5000) are left out: {command}"
     );
+}
+
+#[test]
+fn ossec_conf_refuses_a_dry_run_in_the_agent_command() {
+    let output = Command::new(BIN)
+        .args(["ossec-conf", "--bucket", "my-trail", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--dry-run has no place"), "{stderr}");
 }
 
 #[test]

@@ -103,7 +103,7 @@ pub async fn run(target: &Target, agent: &AgentOptions) -> u8 {
             report.failed
         );
     }
-    print!("{}", localfile_block(target, agent));
+    print!("{}", localfile_block(target, &[], agent));
     if report.failed == 0 {
         exit::OK
     } else {

@@ -20,7 +20,7 @@ pub fn run(cli: Cli) -> ExitCode {
         None => collect_once(&cli),
         Some(Command::Check { target, agent }) => block_on(check::run(&target, &agent)),
         Some(Command::State(command)) => state::run(&command),
-        Some(Command::OssecConf { target, agent }) => ossec_conf::run(&target, &agent),
+        Some(Command::OssecConf { target, run, agent }) => ossec_conf::run(&target, &run, &agent),
         Some(Command::GenerateDocs { out }) => docs::run(&out),
     };
     ExitCode::from(code)

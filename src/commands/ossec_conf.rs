@@ -3,18 +3,27 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{exit, AgentOptions, Target};
+use crate::cli::{exit, AgentOptions, RunOptions, Target};
 
 /// What the OSSEC rules pick the events out by (see ossec-conf/): never change it here alone.
 const ALIAS: &str = "aws-cloudtrail";
 
-pub fn run(target: &Target, agent: &AgentOptions) -> u8 {
-    print!("{}", localfile_block(target, agent));
-    exit::OK
+pub fn run(target: &Target, run: &RunOptions, agent: &AgentOptions) -> u8 {
+    match run.agent_flags() {
+        Ok(extra) => {
+            print!("{}", localfile_block(target, &extra, agent));
+            exit::OK
+        }
+        Err(message) => {
+            tracing::error!("{message}");
+            exit::USAGE
+        }
+    }
 }
 
-/// The block, with the full path of this binary: the agent does not search PATH.
-pub fn localfile_block(target: &Target, agent: &AgentOptions) -> String {
+/// The block, with the full path of this binary (the agent does not search PATH), the shared
+/// flags and then `extra` words.
+pub fn localfile_block(target: &Target, extra: &[String], agent: &AgentOptions) -> String {
     let program = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .unwrap_or_else(|_| PathBuf::from("/usr/bin/ossec-cloudtrail"));
@@ -36,6 +45,7 @@ pub fn localfile_block(target: &Target, agent: &AgentOptions) -> String {
             words.push(value);
         }
     }
+    words.extend(extra.iter().cloned());
     let command = words
         .iter()
         .map(|w| shell_word(w))
