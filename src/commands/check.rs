@@ -161,8 +161,9 @@ async fn check_bucket(
     target: &Target,
     prefix: &str,
 ) -> Option<(Bucket, Vec<Partition>)> {
-    // A run follows a bucket to its region only when no region or endpoint was pinned.
-    let pinned = target.region.is_some() || target.endpoint_url.is_some();
+    // A run follows a bucket to its region only when no region was pinned (with or without
+    // --endpoint-url), so check does the same.
+    let pinned = target.region.is_some();
     let filters = Filters::default();
     let mut partitions = listing::discover(&bucket, prefix, &filters).await;
     if let Err(S3Error {
