@@ -286,26 +286,7 @@ impl State {
     /// Forgets the keys under `prefix` that sort before `before`: they are older than any
     /// listing will look at again. Returns how many were removed.
     pub fn prune(&self, prefix: &str, before: &str) -> Result<usize, StateError> {
-        if self.read_only {
-            return Ok(0);
-        }
-        let mut batch = sled::Batch::default();
-        let mut removed = 0;
-        for tag in [DONE, RESUME] {
-            for key in self
-                .tree
-                .range(tagged(tag, prefix)..tagged(tag, before))
-                .keys()
-            {
-                batch.remove(key.map_err(|e| self.db_err(e))?);
-                removed += 1;
-            }
-        }
-        if removed > 0 {
-            self.tree.apply_batch(batch).map_err(|e| self.db_err(e))?;
-            self.flush()?;
-        }
-        Ok(removed)
+        self.remove_ranges(|tag| tagged(tag, prefix)..tagged(tag, before))
     }
 
     /// Everything remembered for this bucket and prefix, in key order within each kind.
@@ -341,19 +322,29 @@ impl State {
     /// Forgets the done and unfinished keys under `within` that sort at or after `from`, so
     /// that the next run prints them again. Returns how many were forgotten.
     pub fn forget(&self, within: &str, from: &str) -> Result<usize, StateError> {
+        // Keys are a tag and UTF-8 text, which never holds 0xFF: every key under `within`
+        // sorts before `within` + 0xFF.
+        self.remove_ranges(|tag| {
+            let mut end = tagged(tag, within);
+            end.push(0xFF);
+            tagged(tag, from)..end
+        })
+    }
+
+    /// Removes the done and unfinished keys in `range(tag)` for each of those two tags, in
+    /// one batch, then flushes. Returns how many were removed.
+    fn remove_ranges(
+        &self,
+        range: impl Fn(u8) -> std::ops::Range<Vec<u8>>,
+    ) -> Result<usize, StateError> {
         if self.read_only {
             return Ok(0);
         }
         let mut batch = sled::Batch::default();
         let mut removed = 0;
         for tag in [DONE, RESUME] {
-            let within = tagged(tag, within);
-            for key in self.tree.range(tagged(tag, from)..).keys() {
-                let key = key.map_err(|e| self.db_err(e))?;
-                if !key.starts_with(&within) {
-                    break;
-                }
-                batch.remove(key);
+            for key in self.tree.range(range(tag)).keys() {
+                batch.remove(key.map_err(|e| self.db_err(e))?);
                 removed += 1;
             }
         }
