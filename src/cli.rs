@@ -14,6 +14,12 @@ use crate::listing::Filters;
 use crate::s3::Connection;
 use crate::state;
 
+/// The longest line OSSEC's agent keeps as one event (measured: it reads command output in
+/// chunks of 5631 bytes, the newline included).
+pub const OSSEC_LINE_LIMIT: usize = 5630;
+/// The longest line a Wazuh agent keeps as one event.
+pub const WAZUH_LINE_LIMIT: usize = 65024;
+
 /// Exit codes, as documented in `--help`.
 pub mod exit {
     /// Success, including "nothing new" and "line budget reached".
@@ -201,10 +207,31 @@ pub struct RunOptions {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_lines: u64,
 
-    /// Longest line printed, in bytes. OSSEC splits longer lines (5631 bytes); Wazuh keeps
-    /// 65024. Larger records are trimmed, bulkiest parts first, and marked `ossecTrimmed`.
-    #[arg(long, value_name = "N", default_value_t = 5631, value_parser = parse_line_bytes)]
+    /// Longest line printed, in bytes. Larger records are trimmed, bulkiest parts first, and
+    /// marked `ossecTrimmed`. 5630 is the longest line an OSSEC agent sends as one event (it
+    /// reads command output in chunks of 5631 bytes, newline included: a longer line arrives
+    /// as two events, half a JSON record each). A Wazuh agent keeps 65024 bytes: Wazuh users
+    /// may raise it up to that; a value above OSSEC's limit is used, with a warning.
+    #[arg(long, value_name = "N", default_value_t = OSSEC_LINE_LIMIT, value_parser = parse_line_bytes)]
     pub max_line_bytes: usize,
+
+    /// Most lines printed per second, so that a full run never reaches the agent as one burst
+    /// (0: no limit). A stock Wazuh agent sends at most 500 events per second and buffers
+    /// 5000 (client_buffer), dropping what comes beyond: the default takes half of that
+    /// rate and leaves the rest to the agent's other logs. A full run of 5000 lines then takes
+    /// 20 seconds. Lines are flushed as they are paced; an object is still recorded only
+    /// after all its lines were written and flushed.
+    #[arg(long, value_name = "LINES_PER_SECOND", default_value_t = 250)]
+    pub max_rate: u32,
+
+    /// Print no status events. By default a run that fails, is partial, finds no logs or
+    /// falls behind its line budget also prints one line saying so on stdout, and the first
+    /// good run after failing ones says it recovered: a JSON object whose single member is
+    /// "ossecCloudtrail", with the kind, bucket, prefix, message and exit code. Under the
+    /// agent, stderr and the exit code reach nobody; these lines reach the manager, whose
+    /// rules (ossec-conf/) raise alerts for them.
+    #[arg(long)]
+    pub no_status_events: bool,
 
     /// Print what would be printed, change nothing in the state.
     #[arg(long)]
@@ -256,11 +283,17 @@ impl RunOptions {
         if self.max_line_bytes != defaults.max_line_bytes {
             flag("--max-line-bytes", self.max_line_bytes.to_string());
         }
+        if self.max_rate != defaults.max_rate {
+            flag("--max-rate", self.max_rate.to_string());
+        }
         if self.lookback.lookback_days != defaults.lookback.lookback_days {
             flag("--lookback-days", self.lookback.lookback_days.to_string());
         }
         if self.concurrency != defaults.concurrency {
             flag("--concurrency", self.concurrency.to_string());
+        }
+        if self.no_status_events {
+            words.push("--no-status-events".to_owned());
         }
         Ok(words)
     }
@@ -391,6 +424,8 @@ impl Cli {
             filters: run.filters.filters(),
             max_lines: run.max_lines,
             max_line_bytes: run.max_line_bytes,
+            max_rate: run.max_rate,
+            status_events: !run.no_status_events,
             dry_run: run.dry_run,
             lookback_days: run.lookback.lookback_days,
             concurrency: run.concurrency.into(),

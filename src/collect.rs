@@ -46,6 +46,10 @@ pub struct Settings {
     pub filters: Filters,
     pub max_lines: u64,
     pub max_line_bytes: usize,
+    /// Lines per second at most (0: no limit).
+    pub max_rate: u32,
+    /// Print status events (the main job's business; the run itself prints only records).
+    pub status_events: bool,
     pub dry_run: bool,
     pub lookback_days: u32,
     pub concurrency: usize,
@@ -64,8 +68,26 @@ pub struct Summary {
     pub bad_records: u64,
     /// The line budget ran out before the queue did.
     pub budget_reached: bool,
+    /// Objects the line budget left for the next run (the one it stopped inside included).
+    pub pending_objects: u64,
+    /// The delivery stamp (`YYYYMMDDTHHmmZ_...`) of the oldest of them.
+    pub oldest_pending: Option<String>,
+    /// The first objects that could not be read, with the reason (at most [`ERRORS_KEPT`]).
+    pub errors: Vec<ObjectError>,
+    /// Set when the bucket holds no CloudTrail logs under the prefix: what it holds instead.
+    pub no_logs: Option<String>,
     pub pruned: usize,
     pub elapsed: StdDuration,
+}
+
+/// How many failed objects a summary names; the others are only counted.
+pub const ERRORS_KEPT: usize = 3;
+
+/// An object that could not be (fully) read this run.
+#[derive(Debug, Clone)]
+pub struct ObjectError {
+    pub key: String,
+    pub reason: String,
 }
 
 impl Summary {
@@ -127,6 +149,16 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+impl RunError {
+    /// The run's exit code (see `cli::exit`).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::State(e) => e.exit_code(),
+            RunError::S3(_) | RunError::Output(_) => crate::cli::exit::FAILED,
+        }
+    }
+}
+
 impl From<StateError> for RunError {
     fn from(e: StateError) -> Self {
         RunError::State(e)
@@ -180,9 +212,10 @@ where
         }
         other => other?,
     };
+    let mut no_logs = None;
     if partitions.is_empty() {
         let found = listing::what_is_under(&bucket, &settings.prefix).await?;
-        tracing::warn!(
+        let message = format!(
             "no CloudTrail logs under s3://{}/{}AWSLogs/ (check --bucket, --prefix and the filters); {}",
             settings.bucket,
             settings.prefix,
@@ -192,6 +225,8 @@ where
                 format!("it holds: {}", found.join(", "))
             }
         );
+        tracing::warn!("{message}");
+        no_logs = Some(message);
     }
     let starts = partitions
         .iter()
@@ -216,6 +251,7 @@ where
     let state = Arc::new(state);
     let mut summary = print_queue(settings, &bucket, state.clone(), queue, make_out).await?;
     summary.partitions = partitions.len();
+    summary.no_logs = no_logs;
     if !settings.dry_run {
         summary.pruned = prune(&state, &partitions, settings.lookback_days)?;
         tracing::debug!(
@@ -310,6 +346,7 @@ where
     W: Write,
     F: FnOnce() -> W + Send + 'static,
 {
+    let queued = queue.len() as u64;
     let (tx, rx) = mpsc::channel::<Fetched>(1);
     let backlog = Arc::new(Backlog::new());
     let printer_backlog = backlog.clone();
@@ -318,14 +355,21 @@ where
         let bucket = bucket.clone();
         let max_lines = settings.max_lines;
         let max_line_bytes = settings.max_line_bytes;
+        let max_rate = settings.max_rate;
         std::thread::spawn(move || {
             let mut printer = Printer {
-                out: Output::new(io::BufWriter::with_capacity(1 << 16, make_out()), max_lines),
+                out: Output::new(
+                    io::BufWriter::with_capacity(1 << 16, make_out()),
+                    max_lines,
+                    max_rate,
+                ),
                 state: &state,
                 bucket: &bucket,
                 runtime,
                 max_line_bytes,
                 summary: Summary::default(),
+                queued,
+                taken: 0,
             };
             let result = printer.print_all(rx, &printer_backlog);
             result.map(|()| printer.summary)
@@ -444,6 +488,8 @@ struct RenderEnd {
     /// Lines accepted by the sink that had to be trimmed.
     trimmed: u64,
     bad_records: u64,
+    /// Why the first invalid record was skipped.
+    first_bad_record: Option<String>,
     /// The sink asked to stop before the record with index `records_read`.
     stopped: bool,
     /// Reading broke off (the records before it were handed to the sink).
@@ -510,8 +556,10 @@ fn render(
                 }
             }
             Err(e) => {
-                tracing::error!("{key}: record {} skipped: {e}", index + 1);
+                let reason = format!("record {} skipped: {e}", index + 1);
+                tracing::error!("{key}: {reason}");
                 end.bad_records += 1;
+                end.first_bad_record.get_or_insert(reason);
             }
         }
     }
@@ -527,6 +575,9 @@ struct Printer<'a, W: Write> {
     runtime: Handle,
     max_line_bytes: usize,
     summary: Summary,
+    /// Objects in the queue, and how many of them the printer has taken so far.
+    queued: u64,
+    taken: u64,
 }
 
 impl<W: Write> Printer<'_, W> {
@@ -536,8 +587,9 @@ impl<W: Write> Printer<'_, W> {
         backlog: &Backlog,
     ) -> Result<(), RunError> {
         while let Some(item) = rx.blocking_recv() {
+            self.taken += 1;
             if self.out.remaining() == 0 {
-                self.summary.budget_reached = true;
+                self.left_for_next_run(&item.pending);
                 break;
             }
             match item.body {
@@ -607,8 +659,16 @@ impl<W: Write> Printer<'_, W> {
         self.summary.lines = self.out.written();
         self.summary.trimmed += end.trimmed;
         self.summary.bad_records += end.bad_records;
+        if let Some(reason) = &end.first_bad_record {
+            if self.summary.errors.len() < ERRORS_KEPT {
+                self.summary.errors.push(ObjectError {
+                    key: format!("s3://{}/{}", self.bucket.name(), pending.key),
+                    reason: reason.clone(),
+                });
+            }
+        }
         if end.stopped {
-            self.summary.budget_reached = true;
+            self.left_for_next_run(pending);
             if end.records_read > pending.resume_from {
                 self.state
                     .mark_printed_up_to(&pending.key, end.records_read)?;
@@ -633,13 +693,26 @@ impl<W: Write> Printer<'_, W> {
         Ok(())
     }
 
+    /// The budget stopped the run at `pending`: it and every object after it wait for the
+    /// next run. Objects come in delivery order, so `pending` is the oldest of them.
+    fn left_for_next_run(&mut self, pending: &Pending) {
+        if !self.summary.budget_reached {
+            self.summary.budget_reached = true;
+            self.summary.pending_objects = self.queued - self.taken + 1;
+            self.summary.oldest_pending = Some(pending.stamp.clone());
+        }
+    }
+
     fn fail(&mut self, pending: &Pending, reason: &str) {
         self.summary.failed_objects += 1;
-        tracing::error!(
-            "s3://{}/{}: {reason}; it is retried next run",
-            self.bucket.name(),
-            pending.key
-        );
+        let object = format!("s3://{}/{}", self.bucket.name(), pending.key);
+        tracing::error!("{object}: {reason}; it is retried next run");
+        if self.summary.errors.len() < ERRORS_KEPT {
+            self.summary.errors.push(ObjectError {
+                key: object,
+                reason: reason.to_owned(),
+            });
+        }
     }
 }
 

@@ -65,6 +65,24 @@ pub struct LogFile<'k> {
     pub stamp: &'k str,
 }
 
+/// When CloudTrail delivered a log file, from its stamp (`YYYYMMDDTHHmmZ_RANDOM.json.gz`):
+/// the end of the five minutes its records cover, to the minute.
+pub fn delivery_time(stamp: &str) -> Option<time::OffsetDateTime> {
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        let part = stamp.get(range)?;
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if stamp.get(8..9)? != "T" || stamp.get(13..14)? != "Z" {
+        return None;
+    }
+    let month = Month::try_from(u8::try_from(digits(4..6)?).ok()?).ok()?;
+    let date = Date::from_calendar_date(digits(0..4)? as i32, month, digits(6..8)? as u8).ok()?;
+    let time = time::Time::from_hms(digits(9..11)? as u8, digits(11..13)? as u8, 0).ok()?;
+    Some(date.with_time(time).assume_utc())
+}
+
 /// `--prefix` as S3 wants it: no leading slash, one trailing slash, empty when unset.
 pub fn normalize_prefix(prefix: &str) -> String {
     let trimmed = prefix.trim_matches('/');
@@ -283,5 +301,20 @@ mod tests {
         assert!(!is_region(""));
         assert_eq!(last_segment("AWSLogs/o-a1b2c3d4e5/"), "o-a1b2c3d4e5");
         assert_eq!(last_segment("x/AWSLogs/111122223333/"), "111122223333");
+    }
+
+    #[test]
+    fn delivery_time_is_read_off_the_stamp() {
+        let t = delivery_time("20261120T0905Z_a1b2c3d4e5f6g7h8.json.gz").unwrap();
+        assert_eq!(t.to_string(), "2026-11-20 9:05:00.0 +00:00:00");
+        for bad in [
+            "2026112T0905Z_x",
+            "20261320T0905Z_x",
+            "20261120X0905Z_x",
+            "",
+            "20261120T09",
+        ] {
+            assert_eq!(delivery_time(bad), None, "{bad}");
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! ossec-cloudtrail: prints new AWS CloudTrail records from S3, one JSON line each, for the
 //! OSSEC or Wazuh agent that runs it. The stages live in their modules, in the order the data
 //! flows: `listing` -> `fetch` -> `decode` -> `flatten` -> `output` -> `state`, run by
-//! `collect`; the everyday subcommands live in `commands`. This file only wires the command
+//! `collect`; how a run ended is told by `status` (events on stdout) and kept by `history`;
+//! the main job and the everyday subcommands live in `commands`. This file only wires the command
 //! line and logging to them.
 
 mod cli;
@@ -10,12 +11,14 @@ mod commands;
 mod decode;
 mod fetch;
 mod flatten;
+mod history;
 mod layout;
 mod listing;
 mod output;
 mod progress;
 mod s3;
 mod state;
+mod status;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -102,6 +102,16 @@ impl fmt::Display for StateError {
 
 impl std::error::Error for StateError {}
 
+impl StateError {
+    /// The exit code of a command that stops on this error (see `cli::exit`).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StateError::Busy { .. } => crate::cli::exit::BUSY,
+            _ => crate::cli::exit::STATE,
+        }
+    }
+}
+
 /// The state of one bucket and prefix.
 pub struct State {
     path: PathBuf,

@@ -297,8 +297,10 @@ fn kill_9_at_random_moments_loses_nothing_and_repeats_at_most_the_object_in_flig
             lines: String::from_utf8(complete.to_vec())
                 .unwrap()
                 .lines()
+                .filter(|l| status_event(l).is_none())
                 .map(str::to_owned)
                 .collect(),
+            status: Vec::new(),
             stderr: String::new(),
         };
         runs.push(run.event_ids());

@@ -36,7 +36,7 @@ pub fn run(command: &StateCommand) -> u8 {
         Ok(state) => state,
         Err(e) => {
             tracing::error!("{e}");
-            return super::state_error_code(&e);
+            return e.exit_code();
         }
     };
     let result = match command {
@@ -52,7 +52,7 @@ pub fn run(command: &StateCommand) -> u8 {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("{e}");
-            super::state_error_code(&e)
+            e.exit_code()
         }
     }
 }

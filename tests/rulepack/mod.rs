@@ -75,7 +75,6 @@ pub struct Rule {
     pub matches: Option<String>,
     pub regex: Option<String>,
     pub decoded_as: Option<String>,
-    pub category: Option<String>,
     pub same_source_ip: bool,
     pub same_field: Option<String>,
     /// The rule's own `<group>`, without the enclosing `<group name=...>`.
@@ -114,7 +113,6 @@ pub fn read_rules(path: &Path) -> Vec<Rule> {
                     matches: child_text(n, "match"),
                     regex: child_text(n, "regex"),
                     decoded_as: child_text(n, "decoded_as"),
-                    category: child_text(n, "category"),
                     same_source_ip: n.children().any(|c| c.has_tag_name("same_source_ip")),
                     same_field: child_text(n, "same_field"),
                     groups: child_text(n, "group").unwrap_or_default(),

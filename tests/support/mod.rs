@@ -160,7 +160,7 @@ impl Trail {
             .command(args)
             .output()
             .expect("running ossec-cloudtrail");
-        Run::from(output)
+        Run::of_main_job(output)
     }
 
     /// `ossec-cloudtrail SUBCOMMAND... --bucket B --endpoint-url E --state S ARGS...`, run.
@@ -183,7 +183,7 @@ impl Trail {
             .command_at(endpoint, args)
             .output()
             .expect("running ossec-cloudtrail");
-        Run::from(output)
+        Run::of_main_job(output)
     }
 
     /// The collector's command line for this trail through `endpoint`, not yet started.
@@ -204,6 +204,11 @@ impl Trail {
             .arg("--state")
             .arg(self.state.path().join("state"))
             .args(args);
+        // The main job paces its lines for the agent by default; tests that are not about
+        // pacing want them at once.
+        if subcommand.is_empty() && !args.contains(&"--max-rate") {
+            cmd.args(["--max-rate", "0"]);
+        }
         test_env(&mut cmd);
         cmd
     }
@@ -229,22 +234,52 @@ pub fn test_env(cmd: &mut Command) {
 /// What one run printed.
 pub struct Run {
     pub code: i32,
+    /// The record lines of stdout, in order.
     pub lines: Vec<String>,
+    /// The status events of stdout (the `ossecCloudtrail` member of each), in order.
+    pub status: Vec<Value>,
     pub stderr: String,
+}
+
+/// Whether a stdout line is one of the collector's status events, and if so its content.
+pub fn status_event(line: &str) -> Option<Value> {
+    let value: Value = serde_json::from_str(line).ok()?;
+    let object = value.as_object()?;
+    (object.len() == 1).then(|| object.get("ossecCloudtrail").cloned())?
 }
 
 impl From<Output> for Run {
     fn from(output: Output) -> Run {
         let stdout = String::from_utf8(output.stdout).expect("stdout is UTF-8");
+        let mut lines = Vec::new();
+        let mut status = Vec::new();
+        for line in stdout.lines() {
+            match status_event(line) {
+                Some(event) => status.push(event),
+                None => lines.push(line.to_owned()),
+            }
+        }
         Run {
             code: output.status.code().unwrap_or(-1),
-            lines: stdout.lines().map(str::to_owned).collect(),
+            lines,
+            status,
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
     }
 }
 
 impl Run {
+    /// What a run of the main job printed, checked for what OSSEC and Wazuh cannot take:
+    /// an empty or blank line (measured: it becomes an empty event).
+    pub fn of_main_job(output: Output) -> Run {
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            !stdout.lines().any(|l| l.trim().is_empty()),
+            "an empty line on stdout:\n{stdout}"
+        );
+        Run::from(output)
+    }
+
     /// Asserts the exit code, showing stderr when it is not the expected one.
     pub fn expect_code(&self, code: i32) -> &Run {
         assert_eq!(self.code, code, "exit code; stderr:\n{}", self.stderr);

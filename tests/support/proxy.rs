@@ -30,6 +30,8 @@ pub enum Fault {
     WrongRegion(&'static str),
     /// The real answer, late.
     Delay(Duration),
+    /// Any S3 error: HTTP status, code and message.
+    Error(u16, &'static str, &'static str),
 }
 
 /// Which requests a fault hits.
@@ -252,6 +254,9 @@ fn serve(
                  endpoint.",
                 &format!("x-amz-bucket-region: {region}\r\n"),
             ),
+            Some(Fault::Error(status, code, message)) => {
+                error(&mut writer, status, code, message, "")
+            }
             Some(Fault::Reset) => None,
             Some(Fault::CutBody(keep)) => {
                 if let Some(response) = forward(&head, &body, upstream) {
@@ -356,7 +361,9 @@ fn error(
 ) -> Option<()> {
     let reason = match status {
         301 => "Moved Permanently",
+        400 => "Bad Request",
         403 => "Forbidden",
+        404 => "Not Found",
         500 => "Internal Server Error",
         _ => "Service Unavailable",
     };
