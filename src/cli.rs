@@ -379,7 +379,10 @@ pub enum StateCommand {
     /// Tells per partition what the state remembers.
     ///
     /// For each partition (account and region): the newest key printed, how many keys are
-    /// remembered, the day it was first listed from, and the database's size on disk.
+    /// remembered, the day it was first listed from, and the database's size on disk. Then
+    /// the last runs (the state keeps 20): when, how they ended, lines and objects, objects
+    /// failed or left for the next run, how far behind, and the first error, which under an
+    /// agent nobody else sees. Shown even when the database cannot be read.
     Show {
         #[command(flatten)]
         target: Target,

@@ -468,7 +468,7 @@ mod tests {
     #[test]
     fn compact_small_records_pass_through_untouched() {
         let text = record(10);
-        let (out, shape) = line(&text, true, 5631).unwrap();
+        let (out, shape) = line(&text, true, 5630).unwrap();
         assert_eq!(shape, Shape::AsWritten);
         assert_eq!(out, text);
     }
@@ -476,7 +476,7 @@ mod tests {
     #[test]
     fn whitespace_is_removed_and_key_order_kept() {
         let (out, shape) =
-            line("{ \"z\": 1,\n \"a\": [1, 2], \"m\": \"a b\" }", false, 5631).unwrap();
+            line("{ \"z\": 1,\n \"a\": [1, 2], \"m\": \"a b\" }", false, 5630).unwrap();
         assert_eq!(shape, Shape::Compacted);
         assert_eq!(out, r#"{"z":1,"a":[1,2],"m":"a b"}"#);
     }
@@ -493,23 +493,23 @@ mod tests {
             "[1,2]",
             r#""text""#,
         ] {
-            assert!(line(bad, true, 5631).is_err(), "{bad:?} must be rejected");
-            assert!(line(bad, false, 5631).is_err(), "{bad:?} must be rejected");
+            assert!(line(bad, true, 5630).is_err(), "{bad:?} must be rejected");
+            assert!(line(bad, false, 5630).is_err(), "{bad:?} must be rejected");
         }
         let mut out = Vec::new();
         let bad_utf8 = RawRecord {
             text: b"{\"a\":\"\xff\"}",
             compact: true,
         };
-        assert!(flatten(bad_utf8, 5631, &mut out).is_err());
+        assert!(flatten(bad_utf8, 5630, &mut out).is_err());
     }
 
     #[test]
     fn oversized_records_fit_stay_valid_and_keep_the_key_fields() {
         for (bulk, max) in [
-            (6_000, 5631),
-            (20_000, 5631),
-            (200_000, 5631),
+            (6_000, 5630),
+            (20_000, 5630),
+            (200_000, 5630),
             (70_000, 65024),
         ] {
             let text = record(bulk);
@@ -533,7 +533,7 @@ mod tests {
     #[test]
     fn trimming_takes_the_largest_bulky_part_first() {
         let text = record(6_000);
-        let (out, _) = line(&text, true, 5631).unwrap();
+        let (out, _) = line(&text, true, 5630).unwrap();
         let map = parsed(&out);
         assert_eq!(
             map[TRIM_MARK]["fields"],
@@ -588,11 +588,11 @@ mod tests {
             serde_json::to_string(&array).unwrap(),
         ] {
             let mut fast = Vec::new();
-            let shape = trim_as_written(&text, 5631, &mut fast);
+            let shape = trim_as_written(&text, 5630, &mut fast);
             assert_eq!(shape, Some(Shape::Trimmed), "{}", &text[..200]);
             let mut slow = Vec::new();
             let mut map: Map<String, Value> = serde_json::from_str(&text).unwrap();
-            Trim::new(text.len()).fit(&mut map, 5631, &mut slow);
+            Trim::new(text.len()).fit(&mut map, 5630, &mut slow);
             assert_eq!(
                 String::from_utf8(fast).unwrap(),
                 String::from_utf8(slow).unwrap()
@@ -602,7 +602,7 @@ mod tests {
         let mut long_agent: Map<String, Value> = parsed(&record(6_000));
         long_agent.insert("userAgent".into(), Value::String("u".repeat(9_000)));
         let text = serde_json::to_string(&long_agent).unwrap();
-        assert_eq!(trim_as_written(&text, 5631, &mut Vec::new()), None);
+        assert_eq!(trim_as_written(&text, 5630, &mut Vec::new()), None);
         assert_eq!(
             trim_as_written(r#"{"a":1,"a":2}"#, 5, &mut Vec::new()),
             None

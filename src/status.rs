@@ -327,7 +327,7 @@ fn reason(e: &RunError) -> &'static str {
     }
 }
 
-fn human_duration(seconds: i64) -> String {
+pub fn human_duration(seconds: i64) -> String {
     match seconds {
         s if s < 120 => format!("{s} s"),
         s if s < 7200 => format!("{} min", s / 60),

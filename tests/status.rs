@@ -370,3 +370,48 @@ fn max_rate_paces_a_run_and_loses_or_repeats_nothing() {
         .collect();
     assert_eq!(ids, want);
 }
+
+#[test]
+fn state_show_tells_the_last_runs_even_when_the_database_is_damaged() {
+    let trail = Trail::new("status-show");
+    fill(&trail, "h", 3, 4);
+    let proxy = Proxy::start(&server().endpoint);
+    proxy.add(Rule::new(Fault::Error(403, "AccessDenied", "Access Denied")).lists());
+    trail.run_at(&proxy.endpoint, &[]).expect_code(1);
+    proxy.heal();
+    trail
+        .run_at(&proxy.endpoint, &["--max-lines", "5"])
+        .expect_code(0);
+    let show = trail.sub(&["state", "show"], &[]);
+    show.expect_code(0);
+    let out = show.lines.join("\n");
+    let behind = out
+        .find("behind    exit 0  5 lines from 1 objects")
+        .expect(&out);
+    let failed = out
+        .find("failed    exit 1  0 lines from 0 objects")
+        .expect(&out);
+    assert!(behind < failed, "newest first:\n{out}");
+    assert!(
+        out.contains("2 objects left (the oldest delivered"),
+        "{out}"
+    );
+    assert!(
+        out.contains("first error: access denied on s3://status-show/"),
+        "{out}"
+    );
+
+    // The database damaged: the runs are still there to tell why.
+    for entry in std::fs::read_dir(trail.state.path().join("state/db")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::write(&path, b"").unwrap();
+        }
+    }
+    trail.run(&[]).expect_code(5);
+    let show = trail.sub(&["state", "show"], &[]);
+    show.expect_code(5);
+    let out = show.lines.join("\n");
+    assert!(out.contains("failed    exit 5"), "{out}");
+    assert!(out.contains("cannot be read"), "{out}");
+}

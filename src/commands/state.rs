@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use time::format_description::well_known::Rfc3339;
 use time::Date;
 
 use crate::cli::{exit, PartitionFilters, StateCommand, Target};
 use crate::collect;
+use crate::history::{self, History};
 use crate::layout::{self, Partition};
 use crate::state::{Entry, State};
 
@@ -23,19 +25,26 @@ pub fn run(command: &StateCommand) -> u8 {
             return exit::USAGE;
         }
     };
+    let read_only = matches!(command, StateCommand::Show { .. });
     if !path.join("db").exists() {
         println!(
             "nothing remembered yet: {} holds no state (no run has used it; pass --state if \
              the agent's runs use another one)",
             path.display()
         );
+        if read_only {
+            print_runs(&path, target);
+        }
         return exit::OK;
     }
-    let read_only = matches!(command, StateCommand::Show { .. });
     let state = match State::open(&path, target.bucket(), &target.prefix(), read_only) {
         Ok(state) => state,
         Err(e) => {
             tracing::error!("{e}");
+            // The runs that failed on this very state are what its owner needs to see.
+            if read_only {
+                print_runs(&path, target);
+            }
             return e.exit_code();
         }
     };
@@ -134,7 +143,48 @@ fn show(state: &State, target: &Target, path: &Path) -> Result<u8> {
                 .unwrap_or_else(|| "(unknown)".to_owned())
         );
     }
+    print_runs(path, target);
     Ok(exit::OK)
+}
+
+/// The last runs of this bucket and prefix, newest first: what the agent never shows.
+fn print_runs(path: &Path, target: &Target) {
+    let runs = History::at(path).runs_of(target.bucket(), &target.prefix());
+    if runs.is_empty() {
+        println!("  last runs: none remembered");
+        return;
+    }
+    println!(
+        "  last runs, newest first (the state keeps the last {} of all its buckets):",
+        history::KEPT
+    );
+    for run in runs.iter().rev() {
+        let started = run.started.format(&Rfc3339).unwrap_or_default();
+        let mut line = format!(
+            "    {started}  {:<9} exit {}  {} lines from {} objects in {:.1}s",
+            run.outcome,
+            run.exit_code,
+            run.lines,
+            run.objects,
+            run.elapsed_ms as f64 / 1000.0
+        );
+        if run.failed_objects > 0 {
+            line.push_str(&format!(", {} objects failed", run.failed_objects));
+        }
+        if run.pending_objects > 0 {
+            line.push_str(&format!(", {} objects left", run.pending_objects));
+        }
+        if let Some(lag) = run.lag_seconds {
+            line.push_str(&format!(
+                " (the oldest delivered {} before)",
+                crate::status::human_duration(lag)
+            ));
+        }
+        println!("{line}");
+        if let Some(error) = &run.first_error {
+            println!("      first error: {error}");
+        }
+    }
 }
 
 fn matches(partition: &Partition, filters: &PartitionFilters) -> bool {
