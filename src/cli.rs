@@ -201,6 +201,17 @@ pub struct RunOptions {
     #[command(flatten)]
     pub filters: PartitionFilters,
 
+    /// Receive S3 event notifications from this SQS queue instead of listing the bucket: for
+    /// large organisation trails, and for several agents sharing the work (SQS gives each
+    /// message to one of them). Understands S3 event notifications (also inside SNS), EventBridge
+    /// "Object Created" events and CloudTrail's own SNS notifications. A message is deleted only
+    /// after all its records were printed; one whose object cannot be read stays for the
+    /// queue's dead-letter queue. --endpoint-url, --region and --profile apply to the queue too
+    /// (an AWS queue URL names its own region). --only-logs-after and --lookback-days do not
+    /// apply: backfill history with a polling run (without this flag).
+    #[arg(long, value_name = "URL")]
+    pub sqs_queue_url: Option<String>,
+
     /// Most lines one run prints. Wazuh reads at most 10000 lines of one command run and
     /// its agent buffer drops bursts; the next run resumes exactly where this one stopped.
     #[arg(long, value_name = "N", default_value_t = 5000,
@@ -276,6 +287,9 @@ impl RunOptions {
         }
         if !self.filters.regions.is_empty() {
             flag("--regions", self.filters.regions.join(","));
+        }
+        if let Some(url) = &self.sqs_queue_url {
+            flag("--sqs-queue-url", url.clone());
         }
         if self.max_lines != defaults.max_lines {
             flag("--max-lines", self.max_lines.to_string());
@@ -425,6 +439,7 @@ impl Cli {
             only_logs_after: run.only_logs_after,
             default_start: OffsetDateTime::now_utc().date() - Duration::days(1),
             filters: run.filters.filters(),
+            sqs_queue_url: run.sqs_queue_url.clone(),
             max_lines: run.max_lines,
             max_line_bytes: run.max_line_bytes,
             max_rate: run.max_rate,

@@ -1,16 +1,22 @@
-//! Finds what there is to print: discovers the trail's partitions (organisation, account,
+//! The polling source, the default: discovers the trail's partitions (organisation, account,
 //! region) with delimiter listings, then lists each partition from its start date only,
-//! keeping the log files that the state does not hold as done.
+//! keeping the log files that the state does not hold as done, and feeds them to the
+//! `pipeline`. `sqs` is the other source, beside this one.
 //!
 //! Never lists the whole bucket: an idle run costs the discovery listings plus one listing per
-//! partition. It does not download anything (that is `collect`), nor decide how keys look (that
-//! is `layout`).
+//! partition. It does not download anything (that is `pipeline`), nor decide how keys look
+//! (that is `layout`).
+
+use std::io::Write;
+use std::sync::Arc;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use time::{Date, Duration};
 
+use crate::collect::{RunError, Settings, Summary};
 use crate::layout::{self, Partition};
-use crate::s3::{Bucket, S3Error};
+use crate::pipeline::{self, Pending};
+use crate::s3::{Bucket, S3Error, S3ErrorKind};
 use crate::state::{State, StateError};
 
 /// Listings in flight at once during discovery and partition listing.
@@ -21,18 +27,6 @@ const LIST_CONCURRENCY: usize = 8;
 pub struct Filters {
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
-}
-
-/// A log file to print (from `resume_from` on).
-#[derive(Debug, Clone)]
-pub struct Pending {
-    pub key: String,
-    pub size: u64,
-    pub date: Date,
-    /// `YYYYMMDDTHHmmZ_RANDOM.json.gz`: with `date`, orders files across partitions by time.
-    pub stamp: String,
-    /// Records of this key that an earlier run already printed.
-    pub resume_from: u64,
 }
 
 #[derive(Debug)]
@@ -240,4 +234,106 @@ pub async fn queue(
     let mut all: Vec<Pending> = lists.into_iter().flatten().collect();
     all.sort_by(|a, b| (a.date, &a.stamp, &a.key).cmp(&(b.date, &b.stamp, &b.key)));
     Ok(all)
+}
+
+/// The polling run: discovers the partitions, lists each from its start date, and feeds what
+/// is new to the pipeline in delivery order; then forgets keys out of the look-back window.
+pub async fn collect<W, F>(
+    settings: &Settings,
+    mut bucket: Bucket,
+    state: State,
+    make_out: F,
+) -> Result<Summary, RunError>
+where
+    W: Write,
+    F: FnOnce() -> W + Send + 'static,
+{
+    let partitions = match discover(&bucket, &settings.prefix, &settings.filters).await {
+        Err(S3Error {
+            kind: S3ErrorKind::WrongRegion(Some(region)),
+            ..
+        // Followed with --endpoint-url too: S3-compatible stores and proxies answer the same
+        // redirect, and the region they name is the one to sign for.
+        }) if settings.connection.region.is_none() => {
+            tracing::warn!(
+                "bucket {} is in {region}, not {}: following it (pass --region {region} to save this detour)",
+                settings.bucket,
+                bucket.region()
+            );
+            bucket = bucket.in_region(&region);
+            discover(&bucket, &settings.prefix, &settings.filters).await?
+        }
+        other => other?,
+    };
+    let mut no_logs = None;
+    if partitions.is_empty() {
+        let found = what_is_under(&bucket, &settings.prefix).await?;
+        let message = format!(
+            "no CloudTrail logs under s3://{}/{}AWSLogs/ (check --bucket, --prefix and the filters); {}",
+            settings.bucket,
+            settings.prefix,
+            if found.is_empty() {
+                format!("s3://{}/{} is empty", settings.bucket, settings.prefix)
+            } else {
+                format!("it holds: {}", found.join(", "))
+            }
+        );
+        tracing::warn!("{message}");
+        no_logs = Some(message);
+    }
+    let starts = partitions
+        .iter()
+        .map(|p| {
+            start_date(
+                &state,
+                p,
+                settings.only_logs_after,
+                settings.default_start,
+                settings.lookback_days,
+            )
+        })
+        .collect::<Result<Vec<Date>, _>>()?;
+    let queue = queue(&bucket, &state, &partitions, &starts).await?;
+    crate::progress::start(queue.len() as u64);
+    tracing::info!(
+        "{} partitions, {} objects to print",
+        partitions.len(),
+        queue.len()
+    );
+
+    let state = Arc::new(state);
+    let (mut summary, _) = pipeline::print_queue(
+        settings,
+        &bucket,
+        state.clone(),
+        queue,
+        settings.max_lines,
+        make_out,
+    )
+    .await?;
+    summary.partitions = partitions.len();
+    summary.no_logs = no_logs;
+    if !settings.dry_run {
+        summary.pruned = prune(&state, &partitions, settings.lookback_days)?;
+        tracing::debug!(
+            "state: forgot {} keys older than the look-back window",
+            summary.pruned
+        );
+    }
+    Ok(summary)
+}
+
+/// Forgets done keys that fell out of every partition's look-back window.
+pub fn prune(
+    state: &State,
+    partitions: &[Partition],
+    lookback_days: u32,
+) -> Result<usize, StateError> {
+    let mut pruned = 0;
+    for partition in partitions {
+        if let Some(start) = window_start(state, partition, lookback_days)? {
+            pruned += state.prune(&partition.prefix, &partition.day_folder(start))?;
+        }
+    }
+    Ok(pruned)
 }

@@ -15,8 +15,10 @@ mod history;
 mod layout;
 mod listing;
 mod output;
+mod pipeline;
 mod progress;
 mod s3;
+mod sqs;
 mod state;
 mod status;
 

@@ -196,6 +196,25 @@ impl Bucket {
         }
     }
 
+    /// The resolved AWS configuration (credentials, region, endpoint, retries, timeouts), for
+    /// the other services a run talks to.
+    pub fn shared(&self) -> &aws_config::SdkConfig {
+        &self.shared
+    }
+
+    /// The stored size of an object (HeadObject, which needs s3:GetObject).
+    pub async fn size_of(&self, key: &str) -> Result<u64, S3Error> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| S3Error::from_sdk(&e, &self.name, key))?;
+        Ok(u64::try_from(out.content_length().unwrap_or(0)).unwrap_or(0))
+    }
+
     /// Starts a download; the body streams as it is read.
     pub async fn get(&self, key: &str) -> Result<ByteStream, S3Error> {
         self.get_from(key, 0).await
@@ -387,9 +406,9 @@ impl fmt::Display for S3Error {
 
 impl std::error::Error for S3Error {}
 
-/// The cause of a failed call in one line: S3's own code and message, or the chain of
-/// underlying errors, without the SDK's debug dumps.
-fn cause<E>(err: &SdkError<E, HttpResponse>) -> String
+/// The cause of a failed call in one line: the service's own code and message, or the chain
+/// of underlying errors, without the SDK's debug dumps.
+pub(crate) fn cause<E>(err: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -487,7 +506,7 @@ impl Intercept for RetryReporter {
 }
 
 /// An error and its sources in one line.
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(err);
     while let Some(e) = next {

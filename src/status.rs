@@ -22,7 +22,8 @@
 //! | `no_logs` | the bucket holds no CloudTrail logs under the prefix | - |
 //! | `recovered` | the first good run after failing ones (said once) | `failedRuns`, `failingSince`, `lastError` |
 //!
-//! Failures repeat at every run while they last. A line never exceeds the run's line limit:
+//! A run prints at most two (a partial run that also fell behind prints both). Failures
+//! repeat at every run while they last. A line never exceeds the run's line limit:
 //! details go first, then the message is shortened. This module decides which events a run
 //! gets and writes them; it does not print records or keep the history (`history` does).
 
@@ -38,6 +39,7 @@ use crate::collect::{RunError, Summary};
 use crate::history::{self, Run};
 use crate::layout;
 use crate::s3::S3ErrorKind;
+use crate::sqs::SqsErrorKind;
 use crate::state::StateError;
 
 /// The member that marks a line as the collector's own.
@@ -135,8 +137,9 @@ fn shorten(text: &str, chars: usize) -> String {
 /// How a run ended, in the terms of status events and the history.
 pub struct Outcome {
     pub exit_code: u8,
-    /// The run's own event (none for a run that went well).
-    pub event: Option<Event>,
+    /// The run's own events: none for a run that went well, two for a partial one that also
+    /// fell behind.
+    pub events: Vec<Event>,
     /// What the history remembers of it.
     pub run: Run,
 }
@@ -180,7 +183,7 @@ pub fn outcome(
             let details = vec![("reason", json!(reason(e)))];
             return Outcome {
                 exit_code,
-                event: Some(event(Kind::Failed, e.to_string(), exit_code, details)),
+                events: vec![event(Kind::Failed, e.to_string(), exit_code, details)],
                 run,
             };
         }
@@ -204,6 +207,26 @@ pub fn outcome(
         .and_then(layout::delivery_time);
     run.lag_seconds = oldest.map(|t| (now - t).whole_seconds().max(0));
 
+    let behind = summary.budget_reached.then(|| {
+        let mut details = vec![("pendingObjects", json!(summary.pending_objects))];
+        if let (Some(t), Some(lag)) = (oldest, run.lag_seconds) {
+            details.push((
+                "oldestPending",
+                json!(t.format(&Rfc3339).unwrap_or_default()),
+            ));
+            details.push(("lagSeconds", json!(lag)));
+        }
+        let message = format!(
+            "falling behind: the line budget (--max-lines) ended the run with {} objects left{}; \
+             the next run continues from there (raise --max-lines or run more often if this \
+             repeats)",
+            summary.pending_objects,
+            run.lag_seconds
+                .map(|lag| format!(", the oldest delivered {} ago", human_duration(lag)))
+                .unwrap_or_default()
+        );
+        event(Kind::Behind, message, exit::OK, details)
+    });
     if summary.is_partial() {
         run.outcome = Kind::Partial.to_string();
         run.exit_code = exit::PARTIAL;
@@ -224,9 +247,11 @@ pub fn outcome(
             summary.bad_records,
             run.first_error.as_deref().unwrap_or("-")
         );
+        let mut events = vec![event(Kind::Partial, message, exit::PARTIAL, details)];
+        events.extend(behind);
         return Outcome {
             exit_code: exit::PARTIAL,
-            event: Some(event(Kind::Partial, message, exit::PARTIAL, details)),
+            events,
             run,
         };
     }
@@ -234,38 +259,21 @@ pub fn outcome(
         run.outcome = Kind::NoLogs.to_string();
         return Outcome {
             exit_code: exit::OK,
-            event: Some(event(Kind::NoLogs, message.clone(), exit::OK, Vec::new())),
+            events: vec![event(Kind::NoLogs, message.clone(), exit::OK, Vec::new())],
             run,
         };
     }
-    if summary.budget_reached {
+    if let Some(behind) = behind {
         run.outcome = Kind::Behind.to_string();
-        let mut details = vec![("pendingObjects", json!(summary.pending_objects))];
-        if let (Some(t), Some(lag)) = (oldest, run.lag_seconds) {
-            details.push((
-                "oldestPending",
-                json!(t.format(&Rfc3339).unwrap_or_default()),
-            ));
-            details.push(("lagSeconds", json!(lag)));
-        }
-        let message = format!(
-            "falling behind: the line budget (--max-lines) ended the run with {} objects left{}; \
-             the next run continues from there (raise --max-lines or run more often if this \
-             repeats)",
-            summary.pending_objects,
-            run.lag_seconds
-                .map(|lag| format!(", the oldest delivered {} ago", human_duration(lag)))
-                .unwrap_or_default()
-        );
         return Outcome {
             exit_code: exit::OK,
-            event: Some(event(Kind::Behind, message, exit::OK, details)),
+            events: vec![behind],
             run,
         };
     }
     Outcome {
         exit_code: exit::OK,
-        event: None,
+        events: Vec::new(),
         run,
     }
 }
@@ -315,6 +323,14 @@ fn reason(e: &RunError) -> &'static str {
         RunError::State(StateError::Io { .. }) => "state_unusable",
         RunError::State(_) => "state_damaged",
         RunError::Output(_) => "stdout_closed",
+        RunError::Sqs(e) => match e.kind {
+            SqsErrorKind::NoSuchQueue => "queue_missing",
+            SqsErrorKind::AccessDenied => "access_denied",
+            SqsErrorKind::BadCredentials => "bad_credentials",
+            SqsErrorKind::NoCredentials => "no_credentials",
+            SqsErrorKind::Unreachable => "unreachable",
+            SqsErrorKind::Other => "sqs_error",
+        },
         RunError::S3(e) => match e.kind {
             S3ErrorKind::NoSuchBucket => "bucket_missing",
             S3ErrorKind::AccessDenied => "access_denied",

@@ -54,7 +54,7 @@ pub fn run(cli: &Cli) -> u8 {
     let busy = matches!(result, Err(RunError::State(StateError::Busy { .. })));
     let remembered = !settings.dry_run && !busy;
     let history = History::at(&settings.state_path);
-    let mut events: Vec<Event> = outcome.event.iter().cloned().collect();
+    let mut events: Vec<Event> = outcome.events.clone();
     if remembered {
         let earlier = history.runs_of(&settings.bucket, &settings.prefix);
         events.extend(status::recovery(&outcome, &earlier));

@@ -9,9 +9,9 @@ use time::format_description::well_known::Rfc3339;
 use time::Date;
 
 use crate::cli::{exit, PartitionFilters, StateCommand, Target};
-use crate::collect;
 use crate::history::{self, History};
 use crate::layout::{self, Partition};
+use crate::listing;
 use crate::state::{Entry, State};
 
 pub fn run(command: &StateCommand) -> u8 {
@@ -237,7 +237,7 @@ fn forget(state: &State, target: &Target, since: Date, filters: &PartitionFilter
 
 fn prune(state: &State, target: &Target, lookback_days: u32) -> Result<u8> {
     let partitions: Vec<Partition> = by_partition(state, &target.prefix())?.into_keys().collect();
-    let pruned = collect::prune(state, &partitions, lookback_days)?;
+    let pruned = listing::prune(state, &partitions, lookback_days)?;
     println!(
         "forgot {pruned} keys older than the {lookback_days}-day look-back window of {} \
          partitions ({} bytes on disk)",
