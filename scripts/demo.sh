@@ -21,6 +21,9 @@ trap 'kill $moto_pid 2>/dev/null; rm -rf "$state"' EXIT
 
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
+# The demo server is local: a proxy of this machine's environment must not take its requests
+# (boto3 and the collector both honour these, the lowercase form first).
+export NO_PROXY="127.0.0.1${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1${no_proxy:+,$no_proxy}"
 endpoint="http://127.0.0.1:$port"
 "$root/.venv-s3/bin/python" - "$endpoint" "$root/samples" <<'PY'
 import boto3, datetime, glob, gzip, os, sys, time

@@ -11,7 +11,8 @@ use crate::collect::Settings;
 use crate::flatten::MIN_LINE_BYTES;
 use crate::layout;
 use crate::listing::Filters;
-use crate::s3::Connection;
+use crate::proxy::Proxies;
+use crate::s3::{Connection, Role};
 use crate::state;
 
 /// The longest line OSSEC's agent keeps as one event (measured: it reads command output in
@@ -19,6 +20,8 @@ use crate::state;
 pub const OSSEC_LINE_LIMIT: usize = 5630;
 /// The longest line a Wazuh agent keeps as one event.
 pub const WAZUH_LINE_LIMIT: usize = 65024;
+/// `--role-duration`'s default, STS's own: one hour.
+pub const DEFAULT_ROLE_DURATION: u32 = 3600;
 
 /// Exit codes, as documented in `--help`.
 pub mod exit {
@@ -54,8 +57,10 @@ OSSEC / Wazuh agent (ossec.conf):
 
 Credentials come from the standard AWS chain only: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
 AWS_PROFILE or --profile (incl. SSO and credential_process), web identity, ECS/EKS and EC2
-instance roles. The reader needs s3:ListBucket and s3:GetObject on the trail bucket, and
-kms:Decrypt when the trail is encrypted with a KMS key.
+instance roles; --role-arn assumes a role with them (the bucket in another account). The
+reader needs s3:ListBucket and s3:GetObject on the trail bucket, and kms:Decrypt when the
+trail is encrypted with a KMS key. Proxies: HTTPS_PROXY, HTTP_PROXY and NO_PROXY as the AWS
+CLI reads them, or --proxy.
 
 Exit codes:
   0  success, also when there was nothing new or the line budget was reached
@@ -66,6 +71,14 @@ Exit codes:
   4  another run is using the state; this run printed nothing
   5  the state database cannot be read or written";
 
+/// `--version`: the version and the git commit it was built from (see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("OSSEC_CLOUDTRAIL_COMMIT"),
+    ")"
+);
+
 /// Brings AWS CloudTrail logs from an S3 bucket into OSSEC and Wazuh.
 ///
 /// Without a subcommand, runs the collector once (the job the agent runs); the subcommands
@@ -73,7 +86,7 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(
     name = "ossec-cloudtrail",
-    version,
+    version = VERSION,
     after_help = AFTER_HELP,
     subcommand_negates_reqs = true,
     args_conflicts_with_subcommands = true
@@ -119,6 +132,38 @@ pub struct Target {
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
 
+    /// Assume this IAM role (its ARN) with the credentials the standard chain finds, and make
+    /// every request (S3, SQS) as that role: the usual cross-account layout, where a
+    /// log-archive account owns the trail bucket and a reader role in it. The role's trust
+    /// policy must allow the chain's identity sts:AssumeRole (`check` shows both identities).
+    /// With --endpoint-url, STS is asked there too.
+    #[arg(long, value_name = "ARN", value_parser = parse_role_arn)]
+    pub role_arn: Option<String>,
+
+    /// The external id the role's trust policy asks for (its sts:ExternalId condition).
+    #[arg(long, value_name = "ID", requires = "role_arn", value_parser = parse_external_id)]
+    pub external_id: Option<String>,
+
+    /// The name of the role session, which CloudTrail records in the role's account
+    /// [default: ossec-cloudtrail-HOSTNAME].
+    #[arg(long, value_name = "NAME", requires = "role_arn", value_parser = parse_session_name)]
+    pub role_session_name: Option<String>,
+
+    /// How long the role's credentials last, in seconds: 900 to 43200, and at most the role's
+    /// maximum session duration. A run renews them before they expire.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_ROLE_DURATION,
+          requires = "role_arn", value_parser = clap::value_parser!(u32).range(900..=43200))]
+    pub role_duration: u32,
+
+    /// Send every request (S3, STS, SQS, credential endpoints) through this HTTP proxy,
+    /// http://[USER:PASSWORD@]HOST:PORT; hosts in NO_PROXY still bypass it. A password here
+    /// shows in the process list to every local user: prefer HTTPS_PROXY in the agent's
+    /// environment [default: as the AWS CLI, HTTPS_PROXY for https:// requests and HTTP_PROXY
+    /// for http:// ones (each also lowercase, which wins), except the hosts, domains and
+    /// address ranges in NO_PROXY].
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+
     /// Directory of the state database (created with mode 0700) [default:
     /// /var/lib/ossec-cloudtrail when it exists and is writable, as after installing the
     /// package; else /var/ossec/var/ossec-cloudtrail when /var/ossec/var is writable, as on an
@@ -140,12 +185,62 @@ impl Target {
         layout::normalize_prefix(self.prefix.as_deref().unwrap_or(""))
     }
 
-    pub fn connection(&self) -> Connection {
-        Connection {
+    /// How to reach the bucket; fails when `--proxy` or the proxy environment is no proxy
+    /// URL (the message masks its password, which is why clap does not check it).
+    pub fn connection(&self) -> Result<Connection, String> {
+        Ok(Connection {
             region: self.region.clone(),
             profile: self.profile.clone(),
             endpoint_url: self.endpoint_url.clone(),
+            role: self.role(),
+            proxies: Proxies::resolve(self.proxy.as_deref())?,
+        })
+    }
+
+    /// `--role-arn` with its companions, the session named after this host by default.
+    pub fn role(&self) -> Option<Role> {
+        Some(Role {
+            arn: self.role_arn.clone()?,
+            external_id: self.external_id.clone(),
+            session_name: self
+                .role_session_name
+                .clone()
+                .unwrap_or_else(default_session_name),
+            duration_seconds: self.role_duration,
+        })
+    }
+
+    /// The shared flags given, as command-line words for the agent's `<command>` (a proxy's
+    /// password masked: see [`crate::proxy::mask`]).
+    pub fn agent_flags(&self) -> Vec<String> {
+        let mut words = Vec::new();
+        let flags: [(&str, Option<String>); 11] = [
+            ("--bucket", self.bucket.clone()),
+            ("--prefix", self.prefix.clone()),
+            ("--region", self.region.clone()),
+            ("--profile", self.profile.clone()),
+            ("--endpoint-url", self.endpoint_url.clone()),
+            ("--role-arn", self.role_arn.clone()),
+            ("--external-id", self.external_id.clone()),
+            ("--role-session-name", self.role_session_name.clone()),
+            (
+                "--role-duration",
+                (self.role_duration != DEFAULT_ROLE_DURATION)
+                    .then(|| self.role_duration.to_string()),
+            ),
+            ("--proxy", self.proxy.as_deref().map(crate::proxy::mask)),
+            (
+                "--state",
+                self.state.as_ref().map(|p| p.display().to_string()),
+            ),
+        ];
+        for (flag, value) in flags {
+            if let Some(value) = value {
+                words.push(flag.to_owned());
+                words.push(value);
+            }
         }
+        words
     }
 
     /// `--state`, or the default location; fails only when there is none (no HOME).
@@ -347,11 +442,23 @@ pub enum Command {
     /// Tries in order what a run needs and says in plain words how each step went: the
     /// credentials found (their identity ARN, never a secret), the bucket and its region, the
     /// trail's accounts, organisations and regions, reading and decompressing one recent
-    /// object (a missing s3:GetObject or kms:Decrypt shows here), the state. Ends with the
-    /// ossec.conf block to paste. Exit code 0 only when a real run would work.
+    /// object (a missing s3:GetObject or kms:Decrypt shows here), the state; with
+    /// --sqs-queue-url, the queue as well. Ends with the ossec.conf block to paste. Exit code
+    /// 0 only when a real run would work.
     Check {
         #[command(flatten)]
         target: Target,
+        /// Check the SQS queue the runs will receive from (the main job's --sqs-queue-url) too:
+        /// that it is reachable, its visibility timeout, whether it has a dead-letter queue
+        /// (RedrivePolicy; without one, a message whose object cannot be read comes back
+        /// forever), and the permissions a run needs on it: sqs:GetQueueAttributes,
+        /// sqs:ReceiveMessage and sqs:ChangeMessageVisibility (at most one message is received
+        /// and made visible again at once, which counts as one of its receives) and
+        /// sqs:DeleteMessage (tried with a made-up receipt handle: nothing is deleted). Runs
+        /// with a queue do not need s3:ListBucket, so a denied listing is then only a note.
+        /// The block printed at the end receives from this queue.
+        #[arg(long, value_name = "URL")]
+        sqs_queue_url: Option<String>,
         #[command(flatten)]
         agent: AgentOptions,
     },
@@ -434,7 +541,7 @@ impl Cli {
         Ok(Settings {
             bucket: target.bucket().to_owned(),
             prefix: target.prefix(),
-            connection: target.connection(),
+            connection: target.connection()?,
             state_path: target.state_path()?,
             only_logs_after: run.only_logs_after,
             default_start: OffsetDateTime::now_utc().date() - Duration::days(1),
@@ -503,6 +610,57 @@ fn parse_line_bytes(s: &str) -> Result<usize, String> {
     }
 }
 
+fn parse_role_arn(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.starts_with("arn:") && s.contains(":iam::") && s.contains(":role/") && s.len() <= 2048 {
+        Ok(s.to_owned())
+    } else {
+        Err(
+            "expected a role's ARN, such as arn:aws:iam::111122223333:role/cloudtrail-reader"
+                .into(),
+        )
+    }
+}
+
+/// STS's characters for session names (`[\w+=,.@-]`); external ids may also hold `:` and `/`.
+fn sts_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
+}
+
+fn parse_external_id(s: &str) -> Result<String, String> {
+    if (2..=1224).contains(&s.len()) && s.chars().all(|c| sts_char(c) || c == ':' || c == '/') {
+        Ok(s.to_owned())
+    } else {
+        Err("STS takes 2 to 1224 characters: letters, digits and _+=,.@:/-".to_owned())
+    }
+}
+
+fn parse_session_name(s: &str) -> Result<String, String> {
+    if (2..=64).contains(&s.len()) && s.chars().all(sts_char) {
+        Ok(s.to_owned())
+    } else {
+        Err("STS takes 2 to 64 characters: letters, digits and _+=,.@-".to_owned())
+    }
+}
+
+/// `ossec-cloudtrail-HOSTNAME`, in the characters and length STS takes for a session name,
+/// so that the role's account can tell which agent read its logs.
+fn default_session_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    session_name_for(host.trim())
+}
+
+fn session_name_for(host: &str) -> String {
+    let mut name = String::from("ossec-cloudtrail");
+    if !host.is_empty() {
+        name.push('-');
+        name.extend(host.chars().map(|c| if sts_char(c) { c } else { '-' }));
+    }
+    name.chars().take(64).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,5 +723,84 @@ mod tests {
             err.to_string().contains("--bucket trail --prefix logs"),
             "{err}"
         );
+    }
+    #[test]
+    fn role_flags_need_a_role_and_sts_values() {
+        for args in [
+            &["--external-id", "abc123"][..],
+            &["--role-session-name", "reader"],
+            &["--role-duration", "900"],
+            &["--role-arn", "arn:aws:s3:::bucket"],
+            &[
+                "--role-arn",
+                "arn:aws:iam::111122223333:role/r",
+                "--role-duration",
+                "899",
+            ],
+            &[
+                "--role-arn",
+                "arn:aws:iam::111122223333:role/r",
+                "--role-duration",
+                "43201",
+            ],
+            &[
+                "--role-arn",
+                "arn:aws:iam::111122223333:role/r",
+                "--role-session-name",
+                "a b",
+            ],
+            &[
+                "--role-arn",
+                "arn:aws:iam::111122223333:role/r",
+                "--external-id",
+                "x",
+            ],
+        ] {
+            let err = Cli::try_parse_from(["x", "--bucket", "b"].iter().chain(args))
+                .expect_err(&args.join(" "));
+            assert_eq!(err.exit_code(), i32::from(exit::USAGE), "{args:?}");
+        }
+        let cli = Cli::try_parse_from([
+            "x",
+            "--bucket",
+            "b",
+            "--role-arn",
+            "arn:aws:iam::111122223333:role/r",
+            "--external-id",
+            "Ext-Id_1",
+        ])
+        .unwrap();
+        let role = cli.target.role().unwrap();
+        assert_eq!(
+            (role.external_id.as_deref(), role.duration_seconds),
+            (Some("Ext-Id_1"), 3600)
+        );
+        assert!(
+            role.session_name.starts_with("ossec-cloudtrail"),
+            "{role:?}"
+        );
+        assert_eq!(
+            cli.target.agent_flags(),
+            [
+                "--bucket",
+                "b",
+                "--role-arn",
+                "arn:aws:iam::111122223333:role/r",
+                "--external-id",
+                "Ext-Id_1"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_default_session_name_is_what_sts_takes() {
+        assert_eq!(
+            session_name_for("agent-01.example.com"),
+            "ossec-cloudtrail-agent-01.example.com"
+        );
+        assert_eq!(session_name_for(""), "ossec-cloudtrail");
+        let long = session_name_for(&"h\u{e9}st/".repeat(30));
+        assert_eq!(long.chars().count(), 64);
+        assert!(parse_session_name(&long).is_ok(), "{long}");
     }
 }

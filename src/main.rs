@@ -17,6 +17,7 @@ mod listing;
 mod output;
 mod pipeline;
 mod progress;
+mod proxy;
 mod s3;
 mod sqs;
 mod state;
@@ -54,14 +55,15 @@ fn init_logging(default_filter: &str) {
 
 /// The AWS SDK and HTTP stack log whole signed requests and responses (session tokens
 /// included) at TRACE, and the SDK logs the endpoint parameters, which hold the caller's
-/// identity (its access key id), at DEBUG: those events are dropped whatever `RUST_LOG` asks
-/// for.
+/// identity (its access key id), at DEBUG, as does the assume-role provider for the assumed
+/// key: those events are dropped whatever `RUST_LOG` asks for.
 fn may_hold_secrets(meta: &tracing::Metadata<'_>) -> bool {
     let target = meta.target();
-    (*meta.level() == tracing::Level::TRACE
-        && ["aws_", "hyper", "h2", "rustls", "tower"]
-            .iter()
-            .any(|crate_prefix| target.starts_with(crate_prefix)))
+    (*meta.level() >= tracing::Level::DEBUG && target.starts_with("aws_config::sts"))
+        || (*meta.level() == tracing::Level::TRACE
+            && ["aws_", "hyper", "h2", "rustls", "tower"]
+                .iter()
+                .any(|crate_prefix| target.starts_with(crate_prefix)))
         || [
             "aws_smithy_runtime::client::orchestrator::endpoints",
             "aws_smithy_runtime::client::orchestrator::auth",

@@ -3,23 +3,30 @@
 //! advice a user can act on.
 //!
 //! Credentials come only from the standard AWS chain (environment, profiles, SSO, web
-//! identity, container and instance roles); nothing here reads or prints a secret. What to list
-//! is `listing`'s business; what to do with a body is `collect`'s.
+//! identity, container and instance roles), optionally used to assume a role (`--role-arn`:
+//! the usual cross-account layout, where a log-archive account owns the bucket); nothing here
+//! reads or prints a secret. Requests go through the proxy `proxy` chooses. What to list is
+//! `listing`'s business; what to do with a body is `collect`'s.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::interceptors::FinalizerInterceptorContextRef;
-use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_s3::config::{
+    ConfigBag, Intercept, ProvideCredentials, RuntimeComponents, SharedCredentialsProvider,
+};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+
+use crate::proxy::Proxies;
 
 /// The region used when neither `--region` nor the AWS configuration names one.
 pub const FALLBACK_REGION: &str = "us-east-1";
@@ -31,6 +38,19 @@ pub struct Connection {
     pub region: Option<String>,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
+    /// A role to assume with the credentials the standard chain finds.
+    pub role: Option<Role>,
+    /// The proxies requests go through (`--proxy`, or the proxy environment).
+    pub proxies: Proxies,
+}
+
+/// `--role-arn` and its companions: the role every request is made as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub arn: String,
+    pub external_id: Option<String>,
+    pub session_name: String,
+    pub duration_seconds: u32,
 }
 
 /// A connected bucket.
@@ -40,6 +60,10 @@ pub struct Bucket {
     name: String,
     /// The resolved AWS configuration, for the calls `check` makes besides S3.
     shared: aws_config::SdkConfig,
+    role: Option<Role>,
+    /// With a role: the credentials the chain found, which assume it.
+    base_credentials: Option<SharedCredentialsProvider>,
+    proxies: Proxies,
 }
 
 /// One page of a listing.
@@ -58,9 +82,7 @@ pub struct Listed {
 
 impl Bucket {
     pub async fn connect(name: &str, conn: &Connection) -> Bucket {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
+        let http = conn.proxies.http_client();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http)
             .retry_config(
@@ -84,7 +106,29 @@ impl Bucket {
         if let Some(endpoint) = &conn.endpoint_url {
             loader = loader.endpoint_url(endpoint);
         }
-        let shared = loader.load().await;
+        let mut shared = loader.load().await;
+        let mut base_credentials = None;
+        if let Some(role) = &conn.role {
+            // STS is asked with the chain's credentials, through the same endpoint, proxy,
+            // retries and timeouts; every client built from `shared` then shares the assumed
+            // credentials (and their cache: one AssumeRole per run, renewed before they expire).
+            let mut assume = AssumeRoleProvider::builder(&role.arn)
+                .configure(&shared)
+                .region(
+                    shared
+                        .region()
+                        .cloned()
+                        .unwrap_or_else(|| Region::from_static(FALLBACK_REGION)),
+                )
+                .session_name(&role.session_name)
+                .session_length(Duration::from_secs(role.duration_seconds.into()));
+            if let Some(id) = &role.external_id {
+                assume = assume.external_id(id);
+            }
+            let assumed = SharedCredentialsProvider::new(assume.build().await);
+            base_credentials = shared.credentials_provider();
+            shared = shared.into_builder().credentials_provider(assumed).build();
+        }
         let mut config = aws_sdk_s3::config::Builder::from(&shared)
             // S3-compatible servers (and `localhost`) cannot take the bucket in the host name.
             .force_path_style(conn.endpoint_url.is_some());
@@ -96,7 +140,27 @@ impl Bucket {
             client: Client::from_conf(config),
             name: name.to_owned(),
             shared,
+            role: conn.role.clone(),
+            base_credentials,
+            proxies: conn.proxies.clone(),
         }
+    }
+
+    /// The role requests are made as, if any.
+    pub fn role(&self) -> Option<&Role> {
+        self.role.as_ref()
+    }
+
+    /// Where requests go, when through a proxy (masked), for people.
+    pub fn proxy_route(&self) -> Option<String> {
+        self.proxies.describe()
+    }
+
+    fn error<E>(&self, err: &SdkError<E, HttpResponse>, target: &str) -> S3Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        S3Error::from_sdk(err, &self.name, target, self.role.as_ref())
     }
 
     pub fn name(&self) -> &str {
@@ -123,7 +187,7 @@ impl Bucket {
         Bucket {
             client: Client::from_conf(config),
             name: self.name.clone(),
-            shared: self.shared.clone(),
+            ..self.clone()
         }
     }
 
@@ -154,7 +218,7 @@ impl Bucket {
             )))
             .send()
             .await
-            .map_err(|e| S3Error::from_sdk(&e, &self.name, prefix))?;
+            .map_err(|e| self.error(&e, prefix))?;
         let objects = out
             .contents()
             .iter()
@@ -211,7 +275,7 @@ impl Bucket {
             .key(key)
             .send()
             .await
-            .map_err(|e| S3Error::from_sdk(&e, &self.name, key))?;
+            .map_err(|e| self.error(&e, key))?;
         Ok(u64::try_from(out.content_length().unwrap_or(0)).unwrap_or(0))
     }
 
@@ -232,7 +296,7 @@ impl Bucket {
             .interceptor(RetryReporter::new(format!("s3://{}/{key}", self.name)))
             .send()
             .await
-            .map_err(|e| S3Error::from_sdk(&e, &self.name, key))?;
+            .map_err(|e| self.error(&e, key))?;
         Ok(out.body)
     }
 
@@ -244,15 +308,19 @@ impl Bucket {
             .bucket(&self.name)
             .send()
             .await
-            .map_err(|e| S3Error::from_sdk(&e, &self.name, ""))?;
+            .map_err(|e| self.error(&e, ""))?;
         Ok(out.bucket_region().map(str::to_owned))
     }
 
     /// Whether the credential chain yields credentials at all, without printing them: the
-    /// chain's own explanation when it does not.
+    /// chain's own explanation when it does not. With a role, the chain's credentials, not
+    /// yet the role's (see [`Bucket::assume_role`]).
     pub async fn has_credentials(&self) -> Result<(), String> {
-        use aws_sdk_s3::config::ProvideCredentials;
-        let Some(provider) = self.shared.credentials_provider() else {
+        let Some(provider) = self
+            .base_credentials
+            .clone()
+            .or_else(|| self.shared.credentials_provider())
+        else {
             return Err("no credential provider is configured".to_owned());
         };
         provider
@@ -262,12 +330,48 @@ impl Bucket {
             .map_err(|e| error_chain(&e))
     }
 
+    /// With a role: assumes it (STS AssumeRole), the error saying what the role's trust
+    /// policy lacks when STS refuses.
+    pub async fn assume_role(&self) -> Result<(), S3Error> {
+        let Some(provider) = self.shared.credentials_provider() else {
+            return Ok(());
+        };
+        provider.provide_credentials().await.map(drop).map_err(|e| {
+            let (kind, detail) = match self.role.as_ref().and_then(|role| role_denial(&e, role)) {
+                Some((denied, detail)) => (S3ErrorKind::AssumeRoleDenied(Box::new(denied)), detail),
+                None => (S3ErrorKind::Other, error_chain(&e)),
+            };
+            S3Error {
+                kind,
+                bucket: self.name.clone(),
+                target: String::new(),
+                detail,
+            }
+        })
+    }
+
     /// The ARN the credentials stand for (STS GetCallerIdentity, which needs no permission),
     /// asked of `--endpoint-url` when one is set, as S3-compatible test servers serve it too.
+    /// With a role, the assumed role's session.
     pub async fn caller_arn(&self) -> Result<String, String> {
-        let config = aws_sdk_sts::config::Builder::from(&self.shared)
-            .region(Region::new(self.region()))
-            .build();
+        self.identity(None).await
+    }
+
+    /// The ARN of the credentials the chain found: with a role, those that assume it.
+    pub async fn base_caller_arn(&self) -> Result<String, String> {
+        self.identity(self.base_credentials.clone()).await
+    }
+
+    async fn identity(
+        &self,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Result<String, String> {
+        let mut config =
+            aws_sdk_sts::config::Builder::from(&self.shared).region(Region::new(self.region()));
+        if let Some(credentials) = credentials {
+            config = config.credentials_provider(credentials);
+        }
+        let config = config.build();
         let out = aws_sdk_sts::Client::from_conf(config)
             .get_caller_identity()
             .send()
@@ -286,6 +390,16 @@ impl Bucket {
     }
 }
 
+/// The codes with which S3 and STS refuse credentials (unknown, mistyped or expired).
+const BAD_CREDENTIALS: &[&str] = &[
+    "InvalidAccessKeyId",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+];
+
 /// What kind of failure an S3 call met: decides whether it is worth retrying and what advice
 /// goes with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,9 +410,131 @@ pub enum S3ErrorKind {
     WrongRegion(Option<String>),
     NoCredentials,
     BadCredentials,
+    /// STS refused to let the chain's credentials assume `--role-arn`.
+    AssumeRoleDenied(Box<RoleDenied>),
     Unreachable,
     Timeout,
     Other,
+}
+
+/// Why AssumeRole was refused, in the terms of the role's trust policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleDenied {
+    pub role_arn: String,
+    /// Whether `--external-id` was given.
+    pub external_id: bool,
+    /// Who asked: the identity of the chain's credentials, as STS named it.
+    pub principal: Option<String>,
+}
+
+impl RoleDenied {
+    /// What the trust policy's `Principal` names for `principal`: an assumed-role session
+    /// (an instance or container role, `arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION`)
+    /// stands for its role.
+    fn trust_principal(&self) -> Option<String> {
+        let principal = self.principal.as_deref()?;
+        let parts: Vec<&str> = principal.splitn(6, ':').collect();
+        if let [arn, partition, "sts", "", account, resource] = parts[..] {
+            if let Some(role) = resource.strip_prefix("assumed-role/") {
+                let role = role.split('/').next().unwrap_or(role);
+                return Some(format!("{arn}:{partition}:iam::{account}:role/{role}"));
+            }
+        }
+        Some(principal.to_owned())
+    }
+
+    /// What happened: "STS refused to let WHO assume the role ROLE (--role-arn)".
+    pub fn refusal(&self) -> String {
+        let who = self
+            .principal
+            .as_deref()
+            .unwrap_or("the credentials the AWS chain found");
+        format!(
+            "STS refused to let {who} assume the role {} (--role-arn)",
+            self.role_arn
+        )
+    }
+
+    /// What the trust policy (and the principal's own policy) must allow.
+    pub fn advice(&self) -> String {
+        let role = &self.role_arn;
+        let principal = self.trust_principal().unwrap_or_else(|| {
+            "THE ARN OF THE CREDENTIALS THE CHAIN FINDS (ossec-cloudtrail check shows it)"
+                .to_owned()
+        });
+        let (when, condition) = if self.external_id {
+            (
+                " when sts:ExternalId is the --external-id value",
+                r#", "Condition": {"StringEquals": {"sts:ExternalId": "THE --external-id VALUE"}}"#,
+            )
+        } else {
+            ("", "")
+        };
+        format!(
+            "the role's trust policy must allow that principal sts:AssumeRole{when}: \
+             {{\"Effect\": \"Allow\", \"Principal\": {{\"AWS\": \"{principal}\"}}, \
+             \"Action\": \"sts:AssumeRole\"{condition}}}; and that principal's own IAM \
+             policy must allow sts:AssumeRole on {role}"
+        )
+    }
+}
+
+impl fmt::Display for RoleDenied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.refusal(), self.advice())
+    }
+}
+
+/// When `err` (a call of any service) failed because STS refused AssumeRole for `role`: the
+/// whole explanation, STS's own words included.
+pub(crate) fn role_denied_text(
+    err: &(dyn std::error::Error + 'static),
+    role: &Role,
+) -> Option<String> {
+    role_denial(err, role).map(|(denied, detail)| format!("{denied} [{detail}]"))
+}
+
+/// The AssumeRole call's own failure inside `err`, when STS answered it with an error.
+fn assume_role_error<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a SdkError<AssumeRoleError, HttpResponse>> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(sts) = e.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>() {
+            return matches!(sts, SdkError::ServiceError(_)).then_some(sts);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// When `err` failed because STS refused AssumeRole for `role`: the refusal, and STS's own
+/// words for the detail.
+fn role_denial(
+    err: &(dyn std::error::Error + 'static),
+    role: &Role,
+) -> Option<(RoleDenied, String)> {
+    let sts = assume_role_error(err)?;
+    let SdkError::ServiceError(service) = sts else {
+        return None;
+    };
+    if service.err().code() != Some("AccessDenied") {
+        return None;
+    }
+    let message = service.err().message().unwrap_or_default();
+    // AWS words it "User: ARN is not authorized to perform: sts:AssumeRole on ...".
+    let principal = message
+        .split("User: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .filter(|arn| arn.starts_with("arn:"))
+        .map(str::to_owned);
+    let denied = RoleDenied {
+        role_arn: role.arn.clone(),
+        external_id: role.external_id.is_some(),
+        principal,
+    };
+    Some((denied, cause(sts)))
 }
 
 /// A failed S3 call, with the bucket or key it was about.
@@ -311,10 +547,37 @@ pub struct S3Error {
 }
 
 impl S3Error {
-    fn from_sdk<E>(err: &SdkError<E, HttpResponse>, bucket: &str, target: &str) -> S3Error
+    fn from_sdk<E>(
+        err: &SdkError<E, HttpResponse>,
+        bucket: &str,
+        target: &str,
+        role: Option<&Role>,
+    ) -> S3Error
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
+        if let Some((denied, detail)) = role.and_then(|role| role_denial(err, role)) {
+            return S3Error {
+                kind: S3ErrorKind::AssumeRoleDenied(Box::new(denied)),
+                bucket: bucket.to_owned(),
+                target: target.to_owned(),
+                detail,
+            };
+        }
+        // STS refused the chain's credentials themselves when asked to assume the role.
+        if let Some(sts) = role.and(assume_role_error(err)) {
+            let code = sts.code().unwrap_or_default();
+            return S3Error {
+                kind: if BAD_CREDENTIALS.contains(&code) {
+                    S3ErrorKind::BadCredentials
+                } else {
+                    S3ErrorKind::Other
+                },
+                bucket: bucket.to_owned(),
+                target: target.to_owned(),
+                detail: format!("STS AssumeRole: {}", cause(sts)),
+            };
+        }
         let detail = cause(err);
         let kind = match err {
             SdkError::ServiceError(service) => {
@@ -325,17 +588,16 @@ impl S3Error {
                     "AccessDenied" | "AllAccessDisabled" | "AccountProblem" => {
                         S3ErrorKind::AccessDenied
                     }
-                    "InvalidAccessKeyId"
-                    | "SignatureDoesNotMatch"
-                    | "ExpiredToken"
-                    | "InvalidToken"
-                    | "TokenRefreshRequired" => S3ErrorKind::BadCredentials,
+                    code if BAD_CREDENTIALS.contains(&code) => S3ErrorKind::BadCredentials,
                     "PermanentRedirect"
                     | "AuthorizationHeaderMalformed"
                     | "IllegalLocationConstraintException" => {
                         S3ErrorKind::WrongRegion(bucket_region(service.raw()))
                     }
                     _ if status == 301 => S3ErrorKind::WrongRegion(bucket_region(service.raw())),
+                    // From the proxy, not S3 (an http:// request; through CONNECT it is a
+                    // tunnel error).
+                    _ if status == 407 => S3ErrorKind::Unreachable,
                     _ if status == 403 => S3ErrorKind::AccessDenied,
                     _ if status == 404 && code.is_empty() => S3ErrorKind::NoSuchBucket,
                     _ => S3ErrorKind::Other,
@@ -349,12 +611,27 @@ impl S3Error {
             }
             _ => S3ErrorKind::Other,
         };
+        let detail = match err {
+            SdkError::ServiceError(service) if service.raw().status().as_u16() == 407 => {
+                "HTTP 407 from the proxy: proxy authorization required (a user and password in \
+                 the proxy URL, or other ones)"
+                    .to_owned()
+            }
+            _ => detail,
+        };
         S3Error {
             kind,
             bucket: bucket.to_owned(),
             target: target.to_owned(),
             detail,
         }
+    }
+}
+
+impl S3Error {
+    /// The service's own words, or the chain of underlying errors.
+    pub fn detail(&self) -> &str {
+        &self.detail
     }
 }
 
@@ -390,6 +667,7 @@ impl fmt::Display for S3Error {
                 "S3 refused the credentials for bucket {bucket:?} (unknown, expired or mistyped \
                  key): check the profile or environment the agent runs with"
             ),
+            S3ErrorKind::AssumeRoleDenied(denied) => write!(f, "{denied}"),
             S3ErrorKind::Unreachable => write!(
                 f,
                 "cannot reach S3 for s3://{bucket}/{target} (network, proxy or --endpoint-url)"
@@ -517,4 +795,49 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
         next = e.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn denied(principal: Option<&str>, external_id: bool) -> RoleDenied {
+        RoleDenied {
+            role_arn: "arn:aws:iam::222233334444:role/reader".to_owned(),
+            external_id,
+            principal: principal.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_trust_policy_names_the_role_behind_an_instance_session() {
+        let d = denied(
+            Some("arn:aws:sts::111122223333:assumed-role/wazuh-agent/i-0abc"),
+            false,
+        );
+        assert_eq!(
+            d.trust_principal().as_deref(),
+            Some("arn:aws:iam::111122223333:role/wazuh-agent")
+        );
+        let d = denied(
+            Some("arn:aws-cn:sts::111122223333:assumed-role/agent/s"),
+            false,
+        );
+        assert_eq!(
+            d.trust_principal().as_deref(),
+            Some("arn:aws-cn:iam::111122223333:role/agent")
+        );
+        let d = denied(Some("arn:aws:iam::111122223333:user/alice"), true);
+        assert_eq!(
+            d.trust_principal().as_deref(),
+            Some("arn:aws:iam::111122223333:user/alice")
+        );
+        assert!(d
+            .advice()
+            .contains(r#""sts:ExternalId": "THE --external-id VALUE""#));
+        let d = denied(None, false);
+        assert!(d.refusal().contains("the credentials the AWS chain found"));
+        assert!(d.advice().contains("check shows it"), "{}", d.advice());
+        assert!(!d.advice().contains("ExternalId"));
+    }
 }

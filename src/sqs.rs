@@ -64,17 +64,26 @@ pub enum SqsErrorKind {
     AccessDenied,
     BadCredentials,
     NoCredentials,
+    /// STS refused to let the chain's credentials assume `--role-arn`.
+    AssumeRoleDenied,
     Unreachable,
     Other,
 }
 
 impl SqsError {
-    fn from_sdk<E, R>(err: &SdkError<E, R>, queue_url: &str) -> SqsError
+    fn from_sdk<E, R>(err: &SdkError<E, R>, queue_url: &str, role: Option<&s3::Role>) -> SqsError
     where
         E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
         R: fmt::Debug,
         SdkError<E, R>: std::error::Error + 'static,
     {
+        if let Some(denied) = role.and_then(|role| s3::role_denied_text(err, role)) {
+            return SqsError {
+                kind: SqsErrorKind::AssumeRoleDenied,
+                queue_url: queue_url.to_owned(),
+                detail: denied,
+            };
+        }
         let detail = match err {
             SdkError::ServiceError(service) => format!(
                 "{}: {}",
@@ -142,6 +151,8 @@ impl fmt::Display for SqsError {
                 f,
                 "cannot reach SQS for {q} (network, proxy or --endpoint-url)"
             ),
+            // The detail is the whole explanation (see `s3::role_denied_text`).
+            SqsErrorKind::AssumeRoleDenied => return f.write_str(&self.detail),
             SqsErrorKind::Other => write!(f, "the SQS call on {q} failed"),
         }?;
         write!(f, " [{}]", self.detail)
@@ -154,6 +165,7 @@ impl std::error::Error for SqsError {}
 pub struct Queue {
     client: Client,
     url: String,
+    role: Option<s3::Role>,
 }
 
 impl Queue {
@@ -170,6 +182,7 @@ impl Queue {
         Queue {
             client: Client::from_conf(config.build()),
             url: url.to_owned(),
+            role: bucket.role().cloned(),
         }
     }
 
@@ -183,7 +196,7 @@ impl Queue {
         R: fmt::Debug,
         SdkError<E, R>: std::error::Error + 'static,
     {
-        SqsError::from_sdk(e, &self.url)
+        SqsError::from_sdk(e, &self.url, self.role.as_ref())
     }
 
     /// Up to 10 messages; waits up to `wait` seconds when there are none.
@@ -305,6 +318,61 @@ impl Queue {
             }
         }
     }
+
+    /// For `check`: whether the credentials may receive messages and change their visibility,
+    /// taking none. Receives at most one message without waiting and makes it visible again
+    /// at once (the receive still counts towards the queue's maxReceiveCount); with no
+    /// message, changes the visibility of a made-up receipt handle, as `may_delete` does.
+    pub async fn peek(&self) -> Result<Peek, SqsError> {
+        let received = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(1)
+            .wait_time_seconds(0)
+            // Back by itself soon, should giving it back be refused.
+            .visibility_timeout(10)
+            .send()
+            .await;
+        let (may_receive, message) = match received {
+            Ok(out) => (true, out.messages.unwrap_or_default().into_iter().next()),
+            Err(e) => match self.err(&e) {
+                err if err.kind == SqsErrorKind::AccessDenied => (false, None),
+                err => return Err(err),
+            },
+        };
+        let receipt = message.as_ref().and_then(|m| m.receipt_handle());
+        let given_back = self
+            .client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt.unwrap_or("ossec-cloudtrail-check"))
+            .visibility_timeout(0)
+            .send()
+            .await;
+        let may_change_visibility = match given_back {
+            Ok(_) => true,
+            Err(e) => match self.err(&e) {
+                err if err.kind == SqsErrorKind::AccessDenied => false,
+                err if err.kind == SqsErrorKind::Other => true,
+                err => return Err(err),
+            },
+        };
+        Ok(Peek {
+            may_receive,
+            may_change_visibility,
+            body: message.and_then(|m| m.body),
+        })
+    }
+}
+
+/// What [`Queue::peek`] found.
+#[derive(Debug)]
+pub struct Peek {
+    pub may_receive: bool,
+    pub may_change_visibility: bool,
+    /// The body of the message received, if one was waiting.
+    pub body: Option<String>,
 }
 
 /// The region in an AWS queue URL, if it is one.
@@ -457,10 +525,21 @@ where
     let mut summary = Summary::default();
     let mut partitions: BTreeSet<Partition> = BTreeSet::new();
     let mut first = true;
+    let mut held: Vec<String> = Vec::new();
     loop {
         let budget = settings.max_lines.saturating_sub(summary.lines);
         if budget == 0 {
-            summary.budget_reached = true;
+            // Behind only if the queue still holds messages.
+            let waiting = queue
+                .attributes()
+                .await
+                .ok()
+                .and_then(|a| a.get("ApproximateNumberOfMessages")?.parse::<u64>().ok())
+                .unwrap_or(0);
+            if waiting > 0 {
+                summary.budget_reached = true;
+                summary.pending_objects = waiting;
+            }
             break;
         }
         let messages = receive_batch(&queue, settings.concurrency, first).await?;
@@ -506,11 +585,12 @@ where
         };
         let budget_reached = batch.budget_reached;
         summary.absorb(batch);
-        acknowledge(settings, &queue, &tracked, &acked).await?;
+        acknowledge(settings, &queue, &tracked, &acked, &mut held).await?;
         if budget_reached {
             break;
         }
     }
+    queue.set_visibility(&held, 0).await?;
     summary.partitions = partitions.len();
     if !settings.dry_run {
         let partitions: Vec<Partition> = partitions.into_iter().collect();
@@ -613,7 +693,18 @@ async fn sort_out(
             }
             let size = match object.size {
                 Some(size) => size,
-                None => bucket.size_of(&object.key).await?,
+                None => match bucket.size_of(&object.key).await {
+                    Ok(size) => size,
+                    Err(e) => {
+                        report(
+                            summary,
+                            format!("s3://{}/{}", object.bucket, object.key),
+                            e.to_string(),
+                        );
+                        track.keep = true;
+                        continue;
+                    }
+                },
             };
             if size == 0 {
                 continue;
@@ -654,6 +745,7 @@ async fn acknowledge(
     queue: &Queue,
     tracked: &[Tracked],
     acked: &[Acked],
+    held: &mut Vec<String>,
 ) -> Result<(), SqsError> {
     let mut delete = Vec::new();
     let mut give_back = Vec::new();
@@ -664,6 +756,8 @@ async fn acknowledge(
         }
         if ends.iter().all(|&e| e == Acked::Done) && !settings.dry_run {
             delete.push(message.receipt.clone());
+        } else if ends.iter().all(|&e| e == Acked::Done) {
+            held.push(message.receipt.clone());
         } else {
             give_back.push(message.receipt.clone());
         }

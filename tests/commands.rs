@@ -5,6 +5,9 @@ mod support;
 
 use std::fs::{self, OpenOptions};
 use std::process::Command;
+use std::sync::OnceLock;
+
+use aws_sdk_sqs::types::QueueAttributeName;
 
 use support::proxy::{Fault, Proxy, Rule};
 use support::*;
@@ -189,6 +192,233 @@ fn check_reports_a_denied_object_with_the_permissions_to_grant() {
         out.contains("s3:GetObject") && out.contains("kms:Decrypt"),
         "{out}"
     );
+}
+
+/// An SQS client for the moto server, built as the harness's S3 client is.
+fn sqs() -> &'static aws_sdk_sqs::Client {
+    static CLIENT: OnceLock<aws_sdk_sqs::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .endpoint_url(&server().endpoint)
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    })
+}
+
+fn block_on<T>(job: impl std::future::Future<Output = T>) -> T {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+    .block_on(job)
+}
+
+/// Creates the queue `name` with these attributes; its URL.
+fn create_queue(name: &str, attributes: &[(QueueAttributeName, String)]) -> String {
+    let mut create = sqs().create_queue().queue_name(name);
+    for (attribute, value) in attributes {
+        create = create.attributes(attribute.clone(), value);
+    }
+    block_on(create.send())
+        .expect("creating the test queue")
+        .queue_url
+        .expect("a queue URL")
+}
+
+/// A queue with a dead-letter queue that takes a message after 5 receives, as
+/// ossec-conf/README.md sets one up; the URLs of both.
+fn queue_with_dead_letter(name: &str) -> (String, String) {
+    let dlq = create_queue(&format!("{name}-dlq"), &[]);
+    let dlq_arn = block_on(
+        sqs()
+            .get_queue_attributes()
+            .queue_url(&dlq)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send(),
+    )
+    .unwrap()
+    .attributes
+    .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"});
+    let url = create_queue(
+        name,
+        &[
+            (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+            (QueueAttributeName::VisibilityTimeout, "300".to_owned()),
+        ],
+    );
+    (url, dlq_arn)
+}
+
+/// Sends the S3 event notification of a new object.
+fn notify(queue_url: &str, bucket: &str, key: &str) {
+    let body = serde_json::json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3",
+        "awsRegion": "us-east-1", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]});
+    block_on(
+        sqs()
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(body.to_string())
+            .send(),
+    )
+    .expect("sending a notification");
+}
+
+#[test]
+fn check_with_a_queue_and_its_dead_letter_queue_passes_and_takes_nothing() {
+    let trail = Trail::new("check-sqs-ok");
+    let key = log_key("", None, A, "us-east-1", &day(0), "0900");
+    trail.put_log(&key, &records("q", 2, A, "us-east-1"));
+    let (url, dlq_arn) = queue_with_dead_letter("check-sqs-ok");
+    notify(&url, &trail.bucket, &key);
+
+    let run = trail.sub(&["check"], &["--sqs-queue-url", &url]);
+    run.expect_code(0);
+    let out = stdout(&run);
+    assert!(
+        step(&run, "queue").contains("ok    ")
+            && step(&run, "queue").contains("visibility timeout 300 s"),
+        "{out}"
+    );
+    let dead_letter = step(&run, "dead-letter");
+    assert!(
+        dead_letter.contains("ok    ") && dead_letter.contains(&dlq_arn),
+        "{out}"
+    );
+    let access = step(&run, "sqs access");
+    assert!(
+        access.contains("ok    ") && access.contains("made visible again"),
+        "{out}"
+    );
+    assert!(step(&run, "message").contains(&key), "{out}");
+    assert!(
+        step(&run, "read").contains("ok    read and decompressed"),
+        "{out}"
+    );
+    assert!(out.contains("All checks passed"), "{out}");
+    let block = &out[out.find("<localfile>").expect("the block")..];
+    assert!(
+        block.contains(&format!("--sqs-queue-url {url}</command>")),
+        "{block}"
+    );
+
+    // The message is still there, visible at once, for the first real run.
+    let received = block_on(
+        sqs()
+            .receive_message()
+            .queue_url(&url)
+            .wait_time_seconds(0)
+            .send(),
+    )
+    .unwrap();
+    assert_eq!(received.messages.unwrap_or_default().len(), 1, "{out}");
+}
+
+#[test]
+fn check_warns_about_a_queue_without_a_dead_letter_queue() {
+    let trail = Trail::new("check-sqs-no-dlq");
+    trail.put_log(
+        &log_key("", None, A, "us-east-1", &day(0), "0900"),
+        &records("n", 1, A, "us-east-1"),
+    );
+    let url = create_queue("check-sqs-no-dlq", &[]);
+    let run = trail.sub(&["check"], &["--sqs-queue-url", &url]);
+    // A note, not a failure: runs work, failed messages just never end.
+    run.expect_code(0);
+    let out = stdout(&run);
+    let dead_letter = step(&run, "dead-letter");
+    assert!(
+        dead_letter.contains("note  the queue has no dead-letter queue (RedrivePolicy)")
+            && dead_letter.contains("come back forever"),
+        "{out}"
+    );
+    assert!(
+        step(&run, "sqs access").contains("no message was waiting"),
+        "{out}"
+    );
+    assert!(out.contains("All checks passed"), "{out}");
+}
+
+#[test]
+fn check_fails_on_a_missing_queue() {
+    let trail = Trail::new("check-sqs-missing");
+    trail.put_log(
+        &log_key("", None, A, "us-east-1", &day(0), "0900"),
+        &records("m", 1, A, "us-east-1"),
+    );
+    let url = format!("{}/123456789012/no-such-queue", server().endpoint);
+    let run = trail.sub(&["check"], &["--sqs-queue-url", &url]);
+    run.expect_code(1);
+    let out = stdout(&run);
+    assert!(
+        step(&run, "queue").contains(&format!("FAIL  the SQS queue {url} does not exist")),
+        "{out}"
+    );
+    assert!(out.contains("what to do: copy the URL"), "{out}");
+    for skipped in ["dead-letter", "sqs access"] {
+        assert!(step(&run, skipped).contains("skip"), "{out}");
+    }
+    assert!(out.contains("1 check(s) failed"), "{out}");
+    assert!(out.contains(&format!("--sqs-queue-url {url}")), "{out}");
+}
+
+#[test]
+fn check_with_a_queue_needs_no_listing_but_the_bucket_s_region() {
+    // Runs with a queue do not list the bucket: a denied listing is a note, and the object
+    // read is one that a waiting message names.
+    let trail = Trail::new("check-sqs-no-list");
+    let key = log_key("", None, A, "us-east-1", &day(0), "0900");
+    trail.put_log(&key, &records("l", 1, A, "us-east-1"));
+    let (url, _) = queue_with_dead_letter("check-sqs-no-list");
+    notify(&url, &trail.bucket, &key);
+    let proxy = Proxy::start(&server().endpoint);
+    proxy.add(Rule::new(Fault::Error(403, "AccessDenied", "Access Denied")).lists());
+    let run = Run::from(
+        trail
+            .sub_command_at(&["check"], &proxy.endpoint, &["--sqs-queue-url", &url])
+            .output()
+            .unwrap(),
+    );
+    run.expect_code(0);
+    let out = stdout(&run);
+    assert!(
+        step(&run, "bucket").contains("note  s3:ListBucket is denied"),
+        "{out}"
+    );
+    let read = step(&run, "read");
+    assert!(
+        read.contains("ok    read and decompressed") && read.contains(&key),
+        "{out}"
+    );
+
+    // Nor do they follow a bucket to another region, as polling runs do.
+    let elsewhere = Trail::new_in_region("check-sqs-region", "eu-west-1");
+    elsewhere.put_log(&key, &records("e", 1, A, "us-east-1"));
+    let run = elsewhere.sub(&["check"], &["--sqs-queue-url", &url]);
+    run.expect_code(1);
+    let out = stdout(&run);
+    assert!(
+        step(&run, "bucket").contains("FAIL  bucket check-sqs-region is in region eu-west-1"),
+        "{out}"
+    );
+    assert!(out.contains("what to do: pass --region eu-west-1"), "{out}");
 }
 
 #[test]

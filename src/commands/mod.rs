@@ -17,7 +17,11 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
         None => main_job::run(&cli),
-        Some(Command::Check { target, agent }) => block_on(check::run(&target, &agent)),
+        Some(Command::Check {
+            target,
+            sqs_queue_url,
+            agent,
+        }) => block_on(check::run(&target, sqs_queue_url.as_deref(), &agent)),
         Some(Command::State(command)) => state::run(&command),
         Some(Command::OssecConf { target, run, agent }) => ossec_conf::run(&target, &run, &agent),
         Some(Command::GenerateDocs { out }) => docs::run(&out),

@@ -28,22 +28,17 @@ pub fn localfile_block(target: &Target, extra: &[String], agent: &AgentOptions) 
         .and_then(|p| p.canonicalize())
         .unwrap_or_else(|_| PathBuf::from("/usr/bin/ossec-cloudtrail"));
     let mut words = vec![program.display().to_string()];
-    let flags: [(&str, Option<String>); 6] = [
-        ("--bucket", target.bucket.clone()),
-        ("--prefix", target.prefix.clone()),
-        ("--region", target.region.clone()),
-        ("--profile", target.profile.clone()),
-        ("--endpoint-url", target.endpoint_url.clone()),
-        (
-            "--state",
-            target.state.as_ref().map(|p| p.display().to_string()),
-        ),
-    ];
-    for (flag, value) in flags {
-        if let Some(value) = value {
-            words.push(flag.to_owned());
-            words.push(value);
-        }
+    words.extend(target.agent_flags());
+    if target
+        .proxy
+        .as_deref()
+        .is_some_and(|url| crate::proxy::mask(url) != url)
+    {
+        tracing::warn!(
+            "the proxy's user and password are masked as *** in the block below: every local \
+             user can read a command line (ps), so rather than writing them in, give the agent \
+             HTTPS_PROXY in its environment and leave --proxy out"
+        );
     }
     words.extend(extra.iter().cloned());
     let command = words

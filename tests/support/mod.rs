@@ -3,6 +3,7 @@
 //! against them.
 #![allow(dead_code)]
 
+pub mod forward_proxy;
 pub mod proxy;
 
 use std::io::{BufRead, BufReader, Write};
@@ -215,10 +216,12 @@ impl Trail {
 }
 
 /// The environment of every run: static test credentials, no instance metadata lookups, and
-/// no inherited AWS settings from the machine running the tests.
+/// no inherited AWS or proxy settings from the machine running the tests (a proxy there would
+/// take the requests meant for the local server).
 pub fn test_env(cmd: &mut Command) {
     for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AWS_") {
+        let name_text = name.to_string_lossy();
+        if name_text.starts_with("AWS_") || name_text.to_ascii_lowercase().ends_with("_proxy") {
             cmd.env_remove(name);
         }
     }
@@ -443,4 +446,333 @@ pub fn padded_records(tag: &str, n: usize, pad: usize, account: &str) -> Vec<Val
             r
         })
         .collect()
+}
+
+// SQS and SNS on the same moto server, for the SQS mode: queues through the SQS SDK (built like
+// Trail's S3 client), topics through SNS's query API (no SNS crate here; moto routes a request
+// by the service its Authorization header names and checks no signature).
+
+/// An SQS client for the moto server, with the tests' static credentials.
+pub fn sqs_client() -> &'static aws_sdk_sqs::Client {
+    static CLIENT: OnceLock<aws_sdk_sqs::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .endpoint_url(&server().endpoint)
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    })
+}
+
+/// A queue of its own for one test.
+pub struct Queue {
+    pub name: String,
+    /// As moto gives it: `http://127.0.0.1:PORT/123456789012/NAME`.
+    pub url: String,
+    pub arn: String,
+}
+
+/// How many messages a queue holds, as GetQueueAttributes tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub visible: u64,
+    /// Received and not yet deleted nor given back.
+    pub not_visible: u64,
+}
+
+impl Queue {
+    pub fn new(name: &str) -> Queue {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let client = sqs_client();
+        let name = name.replace('_', "-");
+        let url = runtime()
+            .block_on(client.create_queue().queue_name(&name).send())
+            .expect("creating the test queue")
+            .queue_url
+            .expect("a queue URL");
+        let attributes = runtime()
+            .block_on(
+                client
+                    .get_queue_attributes()
+                    .queue_url(&url)
+                    .attribute_names(QueueAttributeName::QueueArn)
+                    .send(),
+            )
+            .expect("the queue's ARN")
+            .attributes
+            .unwrap_or_default();
+        let arn = attributes[&QueueAttributeName::QueueArn].clone();
+        Queue { name, url, arn }
+    }
+
+    /// Sends one message, as a producer (or a test) does by hand.
+    pub fn send(&self, body: &str) {
+        runtime()
+            .block_on(
+                sqs_client()
+                    .send_message()
+                    .queue_url(&self.url)
+                    .message_body(body)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("sending to {}: {e:?}", self.url));
+    }
+
+    pub fn counts(&self) -> QueueCounts {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let attributes = runtime()
+            .block_on(
+                sqs_client()
+                    .get_queue_attributes()
+                    .queue_url(&self.url)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("attributes of {}: {e:?}", self.url))
+            .attributes
+            .unwrap_or_default();
+        let count = |name: QueueAttributeName| -> u64 {
+            attributes
+                .get(&name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name:?} of {}: {attributes:?}", self.url))
+        };
+        QueueCounts {
+            visible: count(QueueAttributeName::ApproximateNumberOfMessages),
+            not_visible: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        }
+    }
+
+    /// Lets the visibility timeout of every hidden message of this queue pass at once, as if
+    /// its time had gone by (a run takes messages for 120 s; moto cannot be told the time).
+    /// moto's introspection API (`/moto-api/data.json`) hands out each message's receipt
+    /// handles; only this queue's are taken. Only for messages no live run holds: a test calls
+    /// it when no collector is running. Returns how many messages became visible.
+    pub fn let_visibility_timeouts_pass(&self) -> usize {
+        let (status, text) = http_to_moto("GET", "/moto-api/data.json", &[], "");
+        assert_eq!(status, 200, "moto's data.json: {text}");
+        let data: Value = serde_json::from_str(&text).expect("moto's data.json is JSON");
+        // Each received copy is listed too; any receipt handle a message ever had works.
+        let mut handles: Vec<String> = Vec::new();
+        for message in data["sqs"]["Message"].as_array().into_iter().flatten() {
+            if message["visible"] == false {
+                for handle in message["all_receipt_handles"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(h) = handle.as_str() {
+                        if !handles.iter().any(|known| known == h) {
+                            handles.push(h.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        let before = self.counts().not_visible;
+        for handle in handles {
+            // Handles of other queues, or of messages since deleted, are refused: fine.
+            let _ = runtime().block_on(
+                sqs_client()
+                    .change_message_visibility()
+                    .queue_url(&self.url)
+                    .receipt_handle(handle)
+                    .visibility_timeout(0)
+                    .send(),
+            );
+        }
+        let after = self.counts().not_visible;
+        assert_eq!(
+            after, 0,
+            "every hidden message of {} is visible again",
+            self.url
+        );
+        before as usize
+    }
+}
+
+/// An SNS topic on the moto server.
+pub struct Topic {
+    pub arn: String,
+}
+
+impl Topic {
+    pub fn new(name: &str) -> Topic {
+        let answer = sns(&[("Action", "CreateTopic"), ("Name", name)]);
+        let arn = between(&answer, "<TopicArn>", "</TopicArn>")
+            .unwrap_or_else(|| panic!("CreateTopic: {answer}"))
+            .to_owned();
+        Topic { arn }
+    }
+
+    /// Subscribes `queue`; `raw`: RawMessageDelivery, the message itself instead of an SNS
+    /// envelope around it.
+    pub fn subscribe(&self, queue: &Queue, raw: bool) {
+        let mut params = vec![
+            ("Action", "Subscribe"),
+            ("TopicArn", self.arn.as_str()),
+            ("Protocol", "sqs"),
+            ("Endpoint", queue.arn.as_str()),
+        ];
+        if raw {
+            params.extend([
+                ("Attributes.entry.1.key", "RawMessageDelivery"),
+                ("Attributes.entry.1.value", "true"),
+            ]);
+        }
+        let answer = sns(&params);
+        assert!(answer.contains("<SubscriptionArn>"), "Subscribe: {answer}");
+    }
+
+    pub fn publish(&self, message: &str) {
+        let answer = sns(&[
+            ("Action", "Publish"),
+            ("TopicArn", self.arn.as_str()),
+            ("Message", message),
+        ]);
+        assert!(answer.contains("<MessageId>"), "Publish: {answer}");
+    }
+}
+
+impl Trail {
+    /// Has S3 send an event notification to `queue` for each object created in the bucket
+    /// (S3 first sends an `s3:TestEvent`).
+    pub fn notify_queue(&self, queue: &Queue) {
+        use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+        let config = NotificationConfiguration::builder()
+            .queue_configurations(
+                QueueConfiguration::builder()
+                    .queue_arn(&queue.arn)
+                    .events(Event::from("s3:ObjectCreated:*"))
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        self.set_notifications(config);
+    }
+
+    /// The same, to an SNS topic.
+    pub fn notify_topic(&self, topic: &Topic) {
+        use aws_sdk_s3::types::{Event, NotificationConfiguration, TopicConfiguration};
+        let config = NotificationConfiguration::builder()
+            .topic_configurations(
+                TopicConfiguration::builder()
+                    .topic_arn(&topic.arn)
+                    .events(Event::from("s3:ObjectCreated:*"))
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        self.set_notifications(config);
+    }
+
+    fn set_notifications(&self, config: aws_sdk_s3::types::NotificationConfiguration) {
+        runtime()
+            .block_on(
+                self.client
+                    .put_bucket_notification_configuration()
+                    .bucket(&self.bucket)
+                    .notification_configuration(config)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("notifications of {}: {e:?}", self.bucket));
+    }
+}
+
+/// One SNS query-API call; returns the answer's XML.
+fn sns(params: &[(&str, &str)]) -> String {
+    let body: Vec<String> = params
+        .iter()
+        .chain(&[("Version", "2010-03-31")])
+        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+        .collect();
+    let auth = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sns/aws4_request, \
+                SignedHeaders=host, Signature=0";
+    let (status, text) = http_to_moto(
+        "POST",
+        "/",
+        &[
+            ("Authorization", auth),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &body.join("&"),
+    );
+    assert_eq!(status, 200, "SNS {params:?}: {text}");
+    text
+}
+
+fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let to = text[from..].find(end)? + from;
+    Some(&text[from..to])
+}
+
+/// A plain HTTP/1.1 request to the moto server; returns the status and the body.
+fn http_to_moto(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    use std::io::Read;
+    let address = server().endpoint.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&address).expect("connecting to moto");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response");
+    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+    let mut rest = &response[split + 4..];
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("an HTTP status");
+    let mut body = Vec::new();
+    if head.contains("transfer-encoding: chunked") {
+        while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size = std::str::from_utf8(&rest[..end])
+                .ok()
+                .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+                .unwrap_or(0);
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&rest[end + 2..end + 2 + size]);
+            rest = &rest[(end + 4 + size).min(rest.len())..];
+        }
+    } else {
+        body.extend_from_slice(rest);
+    }
+    (status, String::from_utf8_lossy(&body).into_owned())
 }

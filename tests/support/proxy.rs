@@ -32,6 +32,8 @@ pub enum Fault {
     Delay(Duration),
     /// Any S3 error: HTTP status, code and message.
     Error(u16, &'static str, &'static str),
+    /// An error as the query-protocol services (STS) word it: HTTP status, code and message.
+    QueryError(u16, &'static str, &'static str),
 }
 
 /// Which requests a fault hits.
@@ -41,6 +43,8 @@ pub struct Rule {
     pub method: Option<&'static str>,
     /// A substring of the decoded request target (path and query); `None` for any.
     pub target: Option<String>,
+    /// A substring of the request body (an STS call names its action there); `None` for any.
+    pub body: Option<String>,
     /// `LIST` requests only (a `list-type` query), or object requests only.
     pub list: Option<bool>,
     /// Matching requests let through before the first fault.
@@ -60,6 +64,7 @@ impl Rule {
         Rule {
             method: None,
             target: None,
+            body: None,
             list: None,
             skip: 0,
             every: 1,
@@ -71,6 +76,11 @@ impl Rule {
     }
     pub fn on_key(mut self, key: &str) -> Rule {
         self.target = Some(key.to_owned());
+        self
+    }
+    /// Requests whose body holds `text`, such as `Action=AssumeRole`.
+    pub fn on_body(mut self, text: &str) -> Rule {
+        self.body = Some(text.to_owned());
         self
     }
     pub fn gets(mut self) -> Rule {
@@ -101,6 +111,10 @@ impl Rule {
                 .target
                 .as_ref()
                 .is_some_and(|t| !request.target.contains(t.as_str()))
+            || self
+                .body
+                .as_ref()
+                .is_some_and(|b| !request.body.contains(b.as_str()))
             || self.list.is_some_and(|l| l != request.is_list())
         {
             return false;
@@ -131,6 +145,10 @@ pub struct Request {
     pub target: String,
     /// The fault it got, if any.
     pub fault: Option<String>,
+    /// The body, as text (form-encoded for STS and SQS calls).
+    pub body: String,
+    /// The access key id that signed it (not a secret: it names the credentials).
+    pub access_key: String,
     /// The credential scope of its signature (`DATE/REGION/s3/aws4_request`).
     scope: String,
 }
@@ -138,6 +156,10 @@ pub struct Request {
 impl Request {
     pub fn is_list(&self) -> bool {
         self.target.contains("list-type=")
+    }
+    /// The service its signature is for (`s3`, `sts`, `sqs`), from the credential scope.
+    pub fn service(&self) -> &str {
+        self.scope.split('/').nth(2).unwrap_or("")
     }
     fn signed_for(&self, region: &str) -> bool {
         self.scope.contains(&format!("/{region}/s3/"))
@@ -257,6 +279,9 @@ fn serve(
             Some(Fault::Error(status, code, message)) => {
                 error(&mut writer, status, code, message, "")
             }
+            Some(Fault::QueryError(status, code, message)) => {
+                query_error(&mut writer, status, code, message)
+            }
             Some(Fault::Reset) => None,
             Some(Fault::CutBody(keep)) => {
                 if let Some(response) = forward(&head, &body, upstream) {
@@ -279,6 +304,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(Vec<u8>, Vec<u8>, 
     let mut head = Vec::new();
     let mut content_length = 0usize;
     let mut scope = String::new();
+    let mut access_key = String::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).ok()? == 0 {
@@ -290,11 +316,15 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(Vec<u8>, Vec<u8>, 
         }
         if lower.starts_with("authorization:") {
             // Only the scope: the rest is no business of a test log.
-            scope = line
+            let credential = line
                 .split("Credential=")
                 .nth(1)
-                .and_then(|c| c.split_once('/'))
+                .and_then(|c| c.split_once('/'));
+            scope = credential
                 .map(|(_, rest)| rest.split(',').next().unwrap_or("").to_owned())
+                .unwrap_or_default();
+            access_key = credential
+                .map(|(key, _)| key.to_owned())
                 .unwrap_or_default();
         }
         // The upstream connection serves this one request only.
@@ -315,6 +345,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(Vec<u8>, Vec<u8>, 
     // Put `Connection: close` back just before the blank line.
     let blank = head.len() - if head.ends_with(b"\r\n\r\n") { 2 } else { 1 };
     head.splice(blank..blank, b"Connection: close\r\n".iter().copied());
+    let body_text = String::from_utf8_lossy(&body).into_owned();
     Some((
         head,
         body,
@@ -322,6 +353,8 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(Vec<u8>, Vec<u8>, 
             method,
             target,
             fault: None,
+            body: body_text,
+            access_key,
             scope,
         },
     ))
@@ -329,7 +362,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(Vec<u8>, Vec<u8>, 
 
 /// Sends one request upstream and returns the whole response, made self-delimiting so that the
 /// client connection can be kept alive.
-fn forward(head: &[u8], body: &[u8], upstream: SocketAddr) -> Option<Vec<u8>> {
+pub(crate) fn forward(head: &[u8], body: &[u8], upstream: SocketAddr) -> Option<Vec<u8>> {
     let mut server = TcpStream::connect(upstream).ok()?;
     server.write_all(head).ok()?;
     server.write_all(body).ok()?;
@@ -345,7 +378,7 @@ fn forward(head: &[u8], body: &[u8], upstream: SocketAddr) -> Option<Vec<u8>> {
 }
 
 /// The offset just after the blank line ending a response's headers.
-fn header_end(response: &[u8]) -> Option<usize> {
+pub(crate) fn header_end(response: &[u8]) -> Option<usize> {
     response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -379,7 +412,21 @@ fn error(
     writer.write_all(response.as_bytes()).ok()
 }
 
-fn percent_decode(s: &str) -> String {
+/// An error as STS (and the other query-protocol services) words it.
+fn query_error(writer: &mut TcpStream, status: u16, code: &str, message: &str) -> Option<()> {
+    let body = format!(
+        "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>\
+         <Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+         <RequestId>FAULTPROXY</RequestId></ErrorResponse>"
+    );
+    let response = format!(
+        "HTTP/1.1 {status} Forbidden\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    writer.write_all(response.as_bytes()).ok()
+}
+
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
