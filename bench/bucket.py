@@ -7,6 +7,9 @@ uploaded into an S3 server.
       with a 6-20 KB responseElements; writes DIR/NAME/KEY and uploads each object.
   bucket.py big --root DIR --bucket NAME [--endpoint URL] [--gib 1]
       one object of about GIB GiB once decompressed.
+  bucket.py small --root DIR --bucket NAME [--accounts 10] [--regions 12] [--days 2] [--per-day 288]
+      quiet partitions: one record per object, one object every 5 minutes of each day (up to
+      --per-day of them) in each account and region; files only, keys in DIR/NAME-keys.txt.
 
 Prints one JSON summary line on stdout: objects, records, compressed and decompressed bytes.
 Deterministic (seeded), so runs compare.
@@ -224,6 +227,38 @@ def big(args):
     print(json.dumps({"objects": 1, "records": records, "compressed_bytes": size, "decompressed_bytes": written, "key": key}))
 
 
+SMALL_REGIONS = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-central-1",
+                 "eu-north-1", "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "sa-east-1"]
+
+
+def small(args):
+    rng = random.Random(20261124)
+    today = datetime.datetime.now(datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    accounts = ["%012d" % (210000000000 + 7919 * i) for i in range(args.accounts)]
+    regions = SMALL_REGIONS[: args.regions]
+    keys = []
+    compressed = decompressed = 0
+    for days_ago in range(args.days - 1, -1, -1):
+        day = today - datetime.timedelta(days=days_ago)
+        for account in accounts:
+            for region in regions:
+                for i in range(args.per_day):
+                    when = day + datetime.timedelta(minutes=5 * (i % 288))
+                    body = json.dumps({"Records": [record(rng, account, region, when, False)]}, separators=(",", ":")).encode()
+                    data = gzip.compress(body, compresslevel=6, mtime=0)
+                    key = "AWSLogs/%s/CloudTrail/%s/%s/%s_CloudTrail_%s_%sZ_%s.json.gz" % (
+                        account, region, when.strftime("%Y/%m/%d"), account, region, when.strftime("%Y%m%dT%H%M"), hexid(rng, 16))
+                    write(args, key, data)
+                    keys.append(key)
+                    compressed += len(data)
+                    decompressed += len(body)
+    with open(os.path.join(args.root, args.bucket + "-keys.txt"), "w") as f:
+        f.write("\n".join(keys) + "\n")
+    print(json.dumps({"objects": len(keys), "records": len(keys), "compressed_bytes": compressed, "decompressed_bytes": decompressed,
+                      "first_day": (today - datetime.timedelta(days=args.days - 1)).strftime("%Y-%m-%d"),
+                      "accounts": accounts, "regions": regions}))
+
+
 def write(args, key, data):
     path = os.path.join(args.root, args.bucket, key)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -242,14 +277,18 @@ def upload(args, uploads):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["trail", "big"])
+    parser.add_argument("mode", choices=["trail", "big", "small"])
     parser.add_argument("--root", required=True)
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--endpoint")
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--gib", type=float, default=1.0)
+    parser.add_argument("--accounts", type=int, default=10)
+    parser.add_argument("--regions", type=int, default=12)
+    parser.add_argument("--days", type=int, default=2)
+    parser.add_argument("--per-day", type=int, default=288)
     args = parser.parse_args()
-    {"trail": trail, "big": big}[args.mode](args)
+    {"trail": trail, "big": big, "small": small}[args.mode](args)
 
 
 if __name__ == "__main__":
