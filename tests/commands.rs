@@ -5,7 +5,6 @@ mod support;
 
 use std::fs::{self, OpenOptions};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -194,43 +193,9 @@ fn check_reports_a_denied_object_with_the_permissions_to_grant() {
     );
 }
 
-/// An SQS client for the moto server, built as the harness's S3 client is.
-fn sqs() -> &'static aws_sdk_sqs::Client {
-    static CLIENT: OnceLock<aws_sdk_sqs::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        let config = aws_sdk_sqs::Config::builder()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-            .endpoint_url(&server().endpoint)
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "test", "test", None, None, "tests",
-            ))
-            .http_client(
-                aws_smithy_http_client::Builder::new()
-                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                    ))
-                    .build_https(),
-            )
-            .build();
-        aws_sdk_sqs::Client::from_conf(config)
-    })
-}
-
-fn block_on<T>(job: impl std::future::Future<Output = T>) -> T {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    })
-    .block_on(job)
-}
-
 /// Creates the queue `name` with these attributes; its URL.
 fn create_queue(name: &str, attributes: &[(QueueAttributeName, String)]) -> String {
-    let mut create = sqs().create_queue().queue_name(name);
+    let mut create = sqs_client().create_queue().queue_name(name);
     for (attribute, value) in attributes {
         create = create.attributes(attribute.clone(), value);
     }
@@ -245,7 +210,7 @@ fn create_queue(name: &str, attributes: &[(QueueAttributeName, String)]) -> Stri
 fn queue_with_dead_letter(name: &str) -> (String, String) {
     let dlq = create_queue(&format!("{name}-dlq"), &[]);
     let dlq_arn = block_on(
-        sqs()
+        sqs_client()
             .get_queue_attributes()
             .queue_url(&dlq)
             .attribute_names(QueueAttributeName::QueueArn)
@@ -272,7 +237,7 @@ fn notify(queue_url: &str, bucket: &str, key: &str) {
         "awsRegion": "us-east-1", "eventName": "ObjectCreated:Put",
         "s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]});
     block_on(
-        sqs()
+        sqs_client()
             .send_message()
             .queue_url(queue_url)
             .message_body(body.to_string())
@@ -321,7 +286,7 @@ fn check_with_a_queue_and_its_dead_letter_queue_passes_and_takes_nothing() {
 
     // The message is still there, visible at once, for the first real run.
     let received = block_on(
-        sqs()
+        sqs_client()
             .receive_message()
             .queue_url(&url)
             .wait_time_seconds(0)

@@ -17,28 +17,6 @@ use support::*;
 const A: &str = "111122223333";
 const B: &str = "444455556666";
 
-/// Puts `objects` log files of `per_object` records in one partition, returning their keys and
-/// all ids in key order.
-fn fill(trail: &Trail, tag: &str, objects: usize, per_object: usize) -> (Vec<String>, Vec<String>) {
-    let mut keys = Vec::new();
-    let mut want = Vec::new();
-    for i in 0..objects {
-        let recs = records(&format!("{tag}{i}"), per_object, A, "us-east-1");
-        let key = log_key(
-            "",
-            None,
-            A,
-            "us-east-1",
-            &day(0),
-            &format!("{:02}{:02}", i / 60, i % 60),
-        );
-        trail.put_log(&key, &recs);
-        keys.push(key);
-        want.extend(ids(&recs));
-    }
-    (keys, want)
-}
-
 /// The stderr lines that mention `key`.
 fn lines_naming<'a>(stderr: &'a str, key: &str) -> Vec<&'a str> {
     stderr.lines().filter(|l| l.contains(key)).collect()

@@ -12,19 +12,8 @@ use std::process::Command;
 use support::forward_proxy::{basic, ForwardProxy, Seen};
 use support::*;
 
-const ACCOUNT: &str = "111122223333";
 const USER: &str = "agent-proxy";
 const PASSWORD: &str = "pr0xy-s3cret-7f3a";
-
-fn trail_with_logs(name: &str) -> (Trail, Vec<String>) {
-    let trail = Trail::new(name);
-    let records = records(name, 3, ACCOUNT, "us-east-1");
-    trail.put_log(
-        &log_key("", None, ACCOUNT, "us-east-1", &day(0), "0100"),
-        &records,
-    );
-    (trail, ids(&records))
-}
 
 /// `http://USER:PASSWORD@127.0.0.1:PORT` for `proxy`.
 fn with_password(proxy: &ForwardProxy, password: &str) -> String {

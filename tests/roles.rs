@@ -16,16 +16,6 @@ const ROLE: &str = "arn:aws:iam::222233334444:role/cloudtrail-reader";
 /// moto's identity for the tests' `test` credentials.
 const BASE: &str = "arn:aws:sts::123456789012:user/moto";
 
-fn trail_with_logs(name: &str) -> (Trail, Vec<String>) {
-    let trail = Trail::new(name);
-    let records = records(name, 3, ACCOUNT, "us-east-1");
-    trail.put_log(
-        &log_key("", None, ACCOUNT, "us-east-1", &day(0), "0100"),
-        &records,
-    );
-    (trail, ids(&records))
-}
-
 /// The value of `name` in a form-encoded body.
 fn form(request: &Request, name: &str) -> Option<String> {
     request.body.split('&').find_map(|pair| {

@@ -25,24 +25,6 @@ const A: &str = "111122223333";
 /// The members every status event starts with, in this order (the OSSEC decoders rely on it).
 const COMMON: [&str; 5] = ["kind", "bucket", "prefix", "message", "exitCode"];
 
-fn fill(trail: &Trail, tag: &str, objects: usize, per_object: usize) -> Vec<String> {
-    let mut want = Vec::new();
-    for i in 0..objects {
-        let recs = records(&format!("{tag}{i}"), per_object, A, "us-east-1");
-        let key = log_key(
-            "",
-            None,
-            A,
-            "us-east-1",
-            &day(0),
-            &format!("{:02}{:02}", i / 60, i % 60),
-        );
-        trail.put_log(&key, &recs);
-        want.extend(ids(&recs));
-    }
-    want
-}
-
 /// The run's only status event, checked for the members every event has.
 fn the_status<'a>(run: &'a Run, trail: &Trail, kind: &str, exit_code: i32) -> &'a Value {
     assert_eq!(
@@ -131,7 +113,7 @@ fn expired_credentials() {
 #[test]
 fn access_denied_on_the_bucket_then_recovery_said_once() {
     let trail = Trail::new("status-denied");
-    let want = fill(&trail, "d", 2, 3);
+    let want = fill(&trail, "d", 2, 3).1;
     let proxy = Proxy::start(&server().endpoint);
     proxy.add(Rule::new(Fault::Error(403, "AccessDenied", "Access Denied")).lists());
     let first = trail.run_at(&proxy.endpoint, &[]);
@@ -227,7 +209,7 @@ fn a_damaged_state() {
 #[test]
 fn a_kms_denied_object_and_a_corrupt_one() {
     let trail = Trail::new("status-partial");
-    let want = fill(&trail, "p", 2, 3);
+    let want = fill(&trail, "p", 2, 3).1;
     let denied = log_key("", None, A, "us-east-1", &day(0), "2300");
     trail.put_log(&denied, &records("kms", 2, A, "us-east-1"));
     let corrupt = log_key("", None, A, "us-east-1", &day(0), "2310");
@@ -252,7 +234,7 @@ fn a_kms_denied_object_and_a_corrupt_one() {
 #[test]
 fn a_budget_that_leaves_work_says_how_much_and_how_old() {
     let trail = Trail::new("status-behind");
-    let want = fill(&trail, "l", 3, 5);
+    let want = fill(&trail, "l", 3, 5).1;
     let first = trail.run(&["--max-lines", "7"]);
     let event = the_status(&first, &trail, "behind", 0);
     assert_eq!(first.lines.len(), 7);
@@ -344,7 +326,7 @@ fn timed_lines(mut cmd: Command) -> (Vec<(Instant, String)>, i32) {
 #[test]
 fn max_rate_paces_a_run_and_loses_or_repeats_nothing() {
     let trail = Trail::new("status-rate");
-    let want = fill(&trail, "r", 4, 750);
+    let want = fill(&trail, "r", 4, 750).1;
     let rate = 1000.0;
     let (lines, code) = timed_lines(trail.command(&["--max-rate", "1000", "--max-lines", "2500"]));
     assert_eq!(code, 0);

@@ -77,7 +77,7 @@ fn start_moto() -> Server {
     }
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
+pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
@@ -775,4 +775,42 @@ fn http_to_moto(method: &str, path: &str, headers: &[(&str, &str)], body: &str) 
         body.extend_from_slice(rest);
     }
     (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Runs `job` on the harness's runtime (for the SDK clients the tests drive moto with).
+pub fn block_on<T>(job: impl std::future::Future<Output = T>) -> T {
+    runtime().block_on(job)
+}
+
+/// Puts `objects` log files of `per_object` records in one partition of account 111122223333,
+/// one a minute from midnight today, returning their keys and all ids in key order.
+pub fn fill(
+    trail: &Trail,
+    tag: &str,
+    objects: usize,
+    per_object: usize,
+) -> (Vec<String>, Vec<String>) {
+    let account = "111122223333";
+    let mut keys = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..objects {
+        let recs = records(&format!("{tag}{i}"), per_object, account, "us-east-1");
+        let hhmm = format!("{:02}{:02}", i / 60, i % 60);
+        let key = log_key("", None, account, "us-east-1", &day(0), &hhmm);
+        trail.put_log(&key, &recs);
+        keys.push(key);
+        want.extend(ids(&recs));
+    }
+    (keys, want)
+}
+
+/// A trail of its own holding one log file of 3 records; the trail and their ids.
+pub fn trail_with_logs(name: &str) -> (Trail, Vec<String>) {
+    let trail = Trail::new(name);
+    let records = records(name, 3, "111122223333", "us-east-1");
+    trail.put_log(
+        &log_key("", None, "111122223333", "us-east-1", &day(0), "0100"),
+        &records,
+    );
+    (trail, ids(&records))
 }
