@@ -268,19 +268,7 @@ fn kill_9_at_random_moments_loses_nothing_and_repeats_at_most_the_object_in_flig
         };
         let status = child.wait().unwrap();
         let out = reader.join().unwrap();
-        // A line cut by the kill is not a line: OSSEC never sees it.
-        let complete = &out[..out.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)];
-        let run = Run {
-            code: 0,
-            lines: String::from_utf8(complete.to_vec())
-                .unwrap()
-                .lines()
-                .filter(|l| status_event(l).is_none())
-                .map(str::to_owned)
-                .collect(),
-            status: Vec::new(),
-            stderr: String::new(),
-        };
+        let run = Run::of_killed(&out);
         runs.push(run.event_ids());
         if killed && status.code().is_none() {
             kills += 1;

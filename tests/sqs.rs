@@ -559,19 +559,7 @@ fn agent_run(mut cmd: Command, agent: usize, kill: Option<Duration>, log: &Path)
         "agent {agent}: {status}\n{}",
         std::fs::read_to_string(log).unwrap_or_default()
     );
-    // A line cut by the kill is not a line: OSSEC never sees it.
-    let complete = &out[..out.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)];
-    let run = Run {
-        code: 0,
-        lines: String::from_utf8(complete.to_vec())
-            .unwrap()
-            .lines()
-            .filter(|l| status_event(l).is_none())
-            .map(str::to_owned)
-            .collect(),
-        status: Vec::new(),
-        stderr: String::new(),
-    };
+    let run = Run::of_killed(&out);
     AgentRun {
         agent,
         killed,
