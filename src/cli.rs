@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, FromArgMatches, Parser, Subcommand};
 use time::{Date, Duration, OffsetDateTime};
 
-use crate::collect::Settings;
+use crate::collect::{DigestSettings, Settings};
 use crate::flatten::MIN_LINE_BYTES;
 use crate::layout;
 use crate::listing::Filters;
@@ -37,6 +37,9 @@ pub mod exit {
     pub const BUSY: u8 = 4;
     /// The state database cannot be read or written.
     pub const STATE: u8 = 5;
+    /// `--validate-digests` found log files or digests deleted or altered (everything
+    /// readable was printed).
+    pub const INTEGRITY: u8 = 6;
 }
 
 const AFTER_HELP: &str = "\
@@ -69,7 +72,9 @@ Exit codes:
   3  partial: some objects or records could not be read (named on stderr); the rest was
      printed, and failed objects are retried by the next run
   4  another run is using the state; this run printed nothing
-  5  the state database cannot be read or written";
+  5  the state database cannot be read or written
+  6  --validate-digests found log files or digests deleted or altered (each is also a
+     status event on stdout); everything readable was printed";
 
 /// `--version`: the version and the git commit it was built from (see build.rs).
 pub const VERSION: &str = concat!(
@@ -330,6 +335,24 @@ pub struct RunOptions {
     #[arg(long, value_name = "LINES_PER_SECOND", default_value_t = 250)]
     pub max_rate: u32,
 
+    /// Also verify CloudTrail's signed digest files (the trail's "log file validation"): each
+    /// log file a digest lists must be in the bucket with the SHA-256 the digest recorded (the
+    /// collector hashes files as it prints them: nothing is downloaded twice), each digest's
+    /// signature must verify with CloudTrail's public key, and its chain must hold. A log file
+    /// deleted or altered, a digest missing, invalid or out of chain, or logs without a digest
+    /// for two hours each become one status event (alerts of level 12; 10 for late digests),
+    /// reported once. Records are printed whether or not their digest came yet (it comes up
+    /// to an hour later): later runs catch up. Polling only (not with --sqs-queue-url). Needs
+    /// cloudtrail:ListPublicKeys, or --digest-public-keys.
+    #[arg(long, conflicts_with = "sqs_queue_url")]
+    pub validate_digests: bool,
+
+    /// CloudTrail's public keys for --validate-digests from this file (what `aws cloudtrail
+    /// list-public-keys --region HOME_REGION --output json` prints) instead of asking
+    /// CloudTrail: for agents that may not call it. Refresh it when CloudTrail rotates keys.
+    #[arg(long, value_name = "FILE", requires = "validate_digests")]
+    pub digest_public_keys: Option<PathBuf>,
+
     /// Print no status events. By default a run that fails, is partial, finds no logs or
     /// falls behind its line budget also prints one line saying so on stdout, and the first
     /// good run after failing ones says it recovered: a JSON object whose single member is
@@ -403,6 +426,13 @@ impl RunOptions {
         }
         if self.no_status_events {
             words.push("--no-status-events".to_owned());
+        }
+        if self.validate_digests {
+            words.push("--validate-digests".to_owned());
+        }
+        if let Some(file) = &self.digest_public_keys {
+            words.push("--digest-public-keys".to_owned());
+            words.push(file.display().to_string());
         }
         Ok(words)
     }
@@ -547,6 +577,9 @@ impl Cli {
             default_start: OffsetDateTime::now_utc().date() - Duration::days(1),
             filters: run.filters.filters(),
             sqs_queue_url: run.sqs_queue_url.clone(),
+            digests: run.validate_digests.then(|| DigestSettings {
+                public_keys: run.digest_public_keys.clone(),
+            }),
             max_lines: run.max_lines,
             max_line_bytes: run.max_line_bytes,
             max_rate: run.max_rate,

@@ -30,6 +30,8 @@ pub struct Settings {
     pub filters: Filters,
     /// Receive notifications from this SQS queue instead of listing the bucket.
     pub sqs_queue_url: Option<String>,
+    /// `--validate-digests`.
+    pub digests: Option<DigestSettings>,
     pub max_lines: u64,
     pub max_line_bytes: usize,
     /// Lines per second at most (0: no limit).
@@ -39,6 +41,13 @@ pub struct Settings {
     pub dry_run: bool,
     pub lookback_days: u32,
     pub concurrency: usize,
+}
+
+/// How digests are verified.
+#[derive(Debug, Clone, Default)]
+pub struct DigestSettings {
+    /// `--digest-public-keys`: CloudTrail's keys from this file, not from ListPublicKeys.
+    pub public_keys: Option<PathBuf>,
 }
 
 /// What a run did, for the closing message and the exit code.
@@ -63,6 +72,8 @@ pub struct Summary {
     /// Set when the bucket holds no CloudTrail logs under the prefix: what it holds instead.
     pub no_logs: Option<String>,
     pub pruned: usize,
+    /// What `--validate-digests` did.
+    pub digests: Option<crate::digest::Report>,
     pub elapsed: StdDuration,
 }
 
@@ -125,6 +136,17 @@ impl fmt::Display for Summary {
         }
         if self.budget_reached {
             write!(f, "; line budget reached, the next run continues from here")?;
+        }
+        if let Some(d) = &self.digests {
+            write!(
+                f,
+                "; digests: {} verified, {} log files matched, {} printed before verification, \
+                 {} findings",
+                d.digests, d.log_files, d.unhashed, d.findings
+            )?;
+            if d.failed > 0 {
+                write!(f, ", {} digests to retry", d.failed)?;
+            }
         }
         Ok(())
     }

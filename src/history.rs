@@ -45,8 +45,10 @@ pub struct Run {
 }
 
 impl Run {
+    /// The collector did not do its job. A run whose digest verification found tampering
+    /// did (that is its job), so the next one does not "recover" from it.
     pub fn failed(&self) -> bool {
-        self.exit_code != 0
+        self.exit_code != crate::cli::exit::OK && self.exit_code != crate::cli::exit::INTEGRITY
     }
 
     fn to_json(&self) -> Value {

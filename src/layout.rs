@@ -39,6 +39,56 @@ impl Partition {
         )
     }
 
+    /// Where CloudTrail puts this partition's digest files (with log file validation on):
+    /// `.../ACCOUNT/CloudTrail-Digest/REGION/`, beside the logs.
+    pub fn digest_prefix(&self) -> String {
+        let account_prefix = self
+            .prefix
+            .strip_suffix(&format!("CloudTrail/{}/", self.region))
+            .unwrap_or(&self.prefix);
+        format!("{account_prefix}CloudTrail-Digest/{}/", self.region)
+    }
+
+    /// The digest prefix's folder for one day.
+    pub fn digest_day_folder(&self, date: Date) -> String {
+        format!(
+            "{}{:04}/{:02}/{:02}/",
+            self.digest_prefix(),
+            date.year(),
+            u8::from(date.month()),
+            date.day()
+        )
+    }
+
+    /// Recognises a digest file of this partition:
+    /// `.../YYYY/MM/DD/ACCOUNT_CloudTrail-Digest_REGION_TRAIL_HOMEREGION_YYYYMMDDTHHMMSSZ.json.gz`
+    /// (a `_backfill` before `.json.gz` for the digests CloudTrail delivers late).
+    pub fn digest_file<'k>(&self, key: &'k str) -> Option<DigestFile<'k>> {
+        let rest = key.strip_prefix(&self.digest_prefix())?;
+        let (_, file) = parse_day_path(rest)?;
+        let name = file.strip_suffix(".json.gz")?;
+        let (name, backfill) = match name.strip_suffix("_backfill") {
+            Some(name) => (name, true),
+            None => (name, false),
+        };
+        let (chain, stamp) = name.rsplit_once('_')?;
+        let trail = chain
+            .strip_prefix(&self.account)?
+            .strip_prefix("_CloudTrail-Digest_")?
+            .strip_prefix(&self.region)?
+            .strip_prefix('_')?;
+        let (_, home_region) = trail.rsplit_once('_')?;
+        if stamp.len() != 16 || !is_region(home_region) || file.contains('/') {
+            return None;
+        }
+        Some(DigestFile {
+            chain,
+            home_region,
+            stamp,
+            backfill,
+        })
+    }
+
     /// Recognises a CloudTrail log file of this partition and tells its date and sort stamp.
     /// Digests, Insights, folder placeholders and stray files return `None`.
     pub fn log_file<'k>(&self, key: &'k str) -> Option<LogFile<'k>> {
@@ -63,6 +113,20 @@ pub struct LogFile<'k> {
     pub date: Date,
     /// `YYYYMMDDTHHmmZ_RANDOM.json.gz`: sorts files of different partitions by delivery time.
     pub stamp: &'k str,
+}
+
+/// What a digest file's key says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigestFile<'k> {
+    /// `ACCOUNT_CloudTrail-Digest_REGION_TRAIL_HOMEREGION`: the file name without its time,
+    /// the same for every digest of one trail's chain in this partition.
+    pub chain: &'k str,
+    /// The trail's home region, whose CloudTrail keys sign the digests.
+    pub home_region: &'k str,
+    /// `YYYYMMDDTHHMMSSZ`, the end of the hour it covers.
+    pub stamp: &'k str,
+    /// Delivered late, outside the chain.
+    pub backfill: bool,
 }
 
 /// When CloudTrail delivered a log file, from its stamp (`YYYYMMDDTHHmmZ_RANDOM.json.gz`):
@@ -189,6 +253,48 @@ mod tests {
             "111122223333",
             "us-east-1",
         )
+    }
+
+    #[test]
+    fn recognises_digest_files_and_their_chain() {
+        let p = partition();
+        assert_eq!(
+            p.digest_prefix(),
+            "logs/AWSLogs/111122223333/CloudTrail-Digest/us-east-1/"
+        );
+        let base = "logs/AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/23/";
+        let chain = "111122223333_CloudTrail-Digest_us-east-1_my_trail_eu-west-1";
+        // (file name, what it says: home region, stamp, backfill)
+        type Says = Option<(&'static str, &'static str, bool)>;
+        let cases: &[(&str, Says)] = &[
+            (
+                "111122223333_CloudTrail-Digest_us-east-1_my_trail_eu-west-1_20261123T095959Z.json.gz",
+                Some(("eu-west-1", "20261123T095959Z", false)),
+            ),
+            (
+                "111122223333_CloudTrail-Digest_us-east-1_my_trail_eu-west-1_20261123T095959Z_backfill.json.gz",
+                Some(("eu-west-1", "20261123T095959Z", true)),
+            ),
+            ("111122223333_CloudTrail_us-east-1_20261123T0930Z_x.json.gz", None),
+            ("999999999999_CloudTrail-Digest_us-east-1_t_eu-west-1_20261123T095959Z.json.gz", None),
+            ("111122223333_CloudTrail-Digest_us-east-1_t_eu-west-1_2026.json.gz", None),
+        ];
+        for (name, expected) in cases {
+            let key = format!("{base}{name}");
+            let found = p.digest_file(&key);
+            assert_eq!(
+                found.map(|d| (d.home_region, d.stamp, d.backfill)),
+                *expected,
+                "{name}"
+            );
+            if let Some(d) = found {
+                assert_eq!(d.chain, chain);
+            }
+        }
+        assert_eq!(
+            p.digest_file("logs/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/23/x.json.gz"),
+            None
+        );
     }
 
     #[test]

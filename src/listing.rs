@@ -246,7 +246,7 @@ pub async fn collect<W, F>(
 ) -> Result<Summary, RunError>
 where
     W: Write,
-    F: FnOnce() -> W + Send + 'static,
+    F: Fn() -> W + Clone + Send + 'static,
 {
     let partitions = match discover(&bucket, &settings.prefix, &settings.filters).await {
         Err(S3Error {
@@ -308,11 +308,30 @@ where
         state.clone(),
         queue,
         settings.max_lines,
-        make_out,
+        make_out.clone(),
     )
     .await?;
     summary.partitions = partitions.len();
     summary.no_logs = no_logs;
+    if settings.digests.is_some() {
+        let mut out = make_out();
+        let report = crate::digest::verify(
+            settings,
+            &bucket,
+            &state,
+            &partitions,
+            summary.budget_reached,
+            &mut out,
+        )
+        .await?;
+        summary.failed_objects += report.failed;
+        for error in &report.errors {
+            if summary.errors.len() < crate::collect::ERRORS_KEPT {
+                summary.errors.push(error.clone());
+            }
+        }
+        summary.digests = Some(report);
+    }
     if !settings.dry_run {
         summary.pruned = prune(&state, &partitions, settings.lookback_days)?;
         tracing::debug!(
@@ -333,6 +352,10 @@ pub fn prune(
     for partition in partitions {
         if let Some(start) = window_start(state, partition, lookback_days)? {
             pruned += state.prune(&partition.prefix, &partition.day_folder(start))?;
+            pruned += state.prune_digests(
+                &partition.digest_prefix(),
+                &partition.digest_day_folder(start),
+            )?;
         }
     }
     Ok(pruned)

@@ -1,7 +1,8 @@
 //! ossec-cloudtrail: prints new AWS CloudTrail records from S3, one JSON line each, for the
 //! OSSEC or Wazuh agent that runs it. The stages live in their modules, in the order the data
 //! flows: `listing` -> `fetch` -> `decode` -> `flatten` -> `output` -> `state`, run by
-//! `collect`; how a run ended is told by `status` (events on stdout) and kept by `history`;
+//! `collect`; with `--validate-digests`, `digest` then checks CloudTrail's signed digests
+//! against what was printed; how a run ended is told by `status` (events on stdout) and kept by `history`;
 //! the main job and the everyday subcommands live in `commands`. This file only wires the command
 //! line and logging to them.
 
@@ -9,6 +10,7 @@ mod cli;
 mod collect;
 mod commands;
 mod decode;
+mod digest;
 mod fetch;
 mod flatten;
 mod history;
@@ -18,6 +20,7 @@ mod output;
 mod pipeline;
 mod progress;
 mod proxy;
+mod public_keys;
 mod s3;
 mod sqs;
 mod state;

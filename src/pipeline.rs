@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 
 use crate::collect::{ObjectError, RunError, Settings, Summary, ERRORS_KEPT};
 use crate::decode::{self, DecodeError, RecordReader};
+use crate::digest::Hashing;
 use crate::fetch::{self, FetchError};
 use crate::flatten::{self, Shape};
 use crate::output::Output;
@@ -148,6 +149,7 @@ where
         let bucket = bucket.clone();
         let max_line_bytes = settings.max_line_bytes;
         let max_rate = settings.max_rate;
+        let hash = settings.digests.is_some();
         std::thread::spawn(move || {
             let mut printer = Printer {
                 out: Output::new(
@@ -159,6 +161,7 @@ where
                 bucket: &bucket,
                 runtime,
                 max_line_bytes,
+                hash,
                 summary: Summary::default(),
                 queued,
                 taken: 0,
@@ -170,6 +173,7 @@ where
     };
 
     let max_line_bytes = settings.max_line_bytes;
+    let hash = settings.digests.is_some();
     let fetched = stream::iter(queue)
         .then(|pending| {
             let backlog = backlog.clone();
@@ -194,7 +198,7 @@ where
                         weight: 0,
                     };
                 };
-                let rendered = prefetch(&bucket, &pending, max_line_bytes).await;
+                let rendered = prefetch(&bucket, &pending, max_line_bytes, hash).await;
                 let weight = rendered.as_ref().map_or(0, |r| r.lines.len() as u64);
                 backlog.correct(pending.size, estimate, weight);
                 Fetched {
@@ -220,11 +224,13 @@ where
         .expect("the printer thread panicked")
 }
 
-/// Downloads `pending` and renders all its lines on the blocking pool.
+/// Downloads `pending` and renders all its lines on the blocking pool (hashing its content
+/// on the way when `hash`).
 async fn prefetch(
     bucket: &Bucket,
     pending: &Pending,
     max_line_bytes: usize,
+    hash: bool,
 ) -> Result<Rendered, FetchError> {
     let data = fetch::download(bucket, &pending.key).await?;
     let key = pending.key.clone();
@@ -235,6 +241,7 @@ async fn prefetch(
         let end = match reader {
             Ok(reader) => render(
                 reader,
+                hash,
                 resume_from,
                 max_line_bytes,
                 &key,
@@ -289,6 +296,8 @@ struct RenderEnd {
     error: Option<DecodeError>,
     /// The sink failed to write.
     write_error: Option<io::Error>,
+    /// The SHA-256 of the whole (uncompressed) content, when asked for and read to the end.
+    sha256: Option<[u8; 32]>,
 }
 
 impl RenderEnd {
@@ -304,15 +313,19 @@ impl RenderEnd {
 type LineSink<'a> = dyn FnMut(&[u8], u64, Shape) -> io::Result<bool> + 'a;
 
 /// Decodes and flattens the records of one object from record `resume_from` on, handing each
-/// line and its record index to `sink`, which returns false to stop before that record.
+/// line and its record index to `sink`, which returns false to stop before that record. With
+/// `hash`, an object read to its end also gets the SHA-256 of its content, which digest
+/// verification compares with CloudTrail's (so a printed file is never downloaded twice).
 fn render(
     reader: impl Read,
+    hash: bool,
     resume_from: u64,
     max_line_bytes: usize,
     key: &str,
     sink: &mut LineSink<'_>,
 ) -> RenderEnd {
-    let mut records = RecordReader::new(reader);
+    let mut hashing = Hashing::new(reader, hash);
+    let mut records = RecordReader::new(&mut hashing);
     let mut end = RenderEnd::default();
     let mut line = Vec::with_capacity(max_line_bytes);
     loop {
@@ -357,6 +370,10 @@ fn render(
         }
     }
     end.records_read = records.records();
+    drop(records);
+    if hash && end.error.is_none() {
+        end.sha256 = hashing.finish();
+    }
     end
 }
 
@@ -367,6 +384,8 @@ struct Printer<'a, W: Write> {
     bucket: &'a Bucket,
     runtime: Handle,
     max_line_bytes: usize,
+    /// Hash each object's content for digest verification.
+    hash: bool,
     summary: Summary,
     /// Objects in the queue, and how many of them the printer has taken so far.
     queued: u64,
@@ -430,6 +449,7 @@ impl<W: Write> Printer<'_, W> {
         let end = match decode::open(body) {
             Ok(reader) => render(
                 reader,
+                self.hash,
                 pending.resume_from,
                 self.max_line_bytes,
                 &pending.key,
@@ -474,7 +494,7 @@ impl<W: Write> Printer<'_, W> {
         }
         match end.error {
             None => {
-                self.state.mark_done(&pending.key)?;
+                self.state.mark_done(&pending.key, end.sha256.as_ref())?;
                 self.ack(Acked::Done);
                 self.summary.objects_done += 1;
                 crate::progress::object_printed(self.summary.lines);

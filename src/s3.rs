@@ -279,6 +279,43 @@ impl Bucket {
         Ok(u64::try_from(out.content_length().unwrap_or(0)).unwrap_or(0))
     }
 
+    /// Whether `key` exists (HeadObject: a 404 is `false`, any other refusal an error).
+    pub async fn exists(&self, key: &str) -> Result<bool, S3Error> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(self.error(&e, key)),
+        }
+    }
+
+    /// Downloads a small object whole, with the `x-amz-meta-signature` CloudTrail signs its
+    /// digest files with.
+    pub async fn get_signed(&self, key: &str) -> Result<(bytes::Bytes, Option<String>), S3Error> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error(&e, key))?;
+        let signature = out.metadata().and_then(|m| m.get("signature")).cloned();
+        let data = out.body.collect().await.map_err(|e| S3Error {
+            kind: S3ErrorKind::Other,
+            bucket: self.name.clone(),
+            target: key.to_owned(),
+            detail: format!("the download broke off: {e}"),
+        })?;
+        Ok((data.into_bytes(), signature))
+    }
+
     /// Starts a download; the body streams as it is read.
     pub async fn get(&self, key: &str) -> Result<ByteStream, S3Error> {
         self.get_from(key, 0).await

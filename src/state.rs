@@ -19,6 +19,17 @@ const SCHEMA: &[u8] = b"1";
 const DONE: u8 = b'd';
 const RESUME: u8 = b'r';
 const FLOOR: u8 = b'f';
+/// Digest files verified (`--validate-digests`), by key.
+const DIGEST_DONE: u8 = b'g';
+/// The last digest of each chain: `{"key", "signature"}`.
+const CHAIN: u8 = b'c';
+/// CloudTrail's public keys seen, by fingerprint: the key's DER bytes.
+const PUBLIC_KEY: u8 = b'k';
+/// Per digest partition: when its next digest is due, and whether lateness was reported.
+const DIGEST_WATCH: u8 = b'w';
+/// The value of a done key printed with `--validate-digests`: the SHA-256 of its content,
+/// then this byte once a digest listed it.
+const COVERED: u8 = 1;
 /// A file beside the database, written once the database holds our schema: a database found
 /// empty while it exists has lost its contents.
 const IN_USE_MARKER: &str = "in-use";
@@ -269,13 +280,14 @@ impl State {
         self.flush()
     }
 
-    /// Records that all of `key` was printed. Call only after stdout was flushed.
-    pub fn mark_done(&self, key: &str) -> Result<(), StateError> {
+    /// Records that all of `key` was printed, with the SHA-256 of its content when digests
+    /// are verified. Call only after stdout was flushed.
+    pub fn mark_done(&self, key: &str, sha256: Option<&[u8; 32]>) -> Result<(), StateError> {
         if self.read_only {
             return Ok(());
         }
         let mut batch = sled::Batch::default();
-        batch.insert(tagged(DONE, key), &[][..]);
+        batch.insert(tagged(DONE, key), sha256.map_or(&[][..], |h| &h[..]));
         batch.remove(tagged(RESUME, key));
         self.tree.apply_batch(batch).map_err(|e| self.db_err(e))?;
         self.flush()
@@ -293,10 +305,142 @@ impl State {
         self.flush()
     }
 
+    /// What the state knows of a log file, for digest verification.
+    pub fn printed(&self, key: &str) -> Result<Printed, StateError> {
+        let value = self
+            .tree
+            .get(tagged(DONE, key))
+            .map_err(|e| self.db_err(e))?;
+        Ok(match value {
+            None => Printed::No,
+            Some(v) if v.len() >= 32 => {
+                let mut sha256 = [0; 32];
+                sha256.copy_from_slice(&v[..32]);
+                Printed::Hashed {
+                    sha256,
+                    covered: v.get(32) == Some(&COVERED),
+                }
+            }
+            Some(_) => Printed::Unhashed,
+        })
+    }
+
+    /// The done keys under `prefix` printed with a hash that no digest listed yet, oldest
+    /// first.
+    pub fn uncovered(&self, prefix: &str) -> Result<Vec<String>, StateError> {
+        let mut keys = Vec::new();
+        for item in self.tree.scan_prefix(tagged(DONE, prefix)) {
+            let (key, value) = item.map_err(|e| self.db_err(e))?;
+            if value.len() == 32 {
+                keys.push(String::from_utf8_lossy(&key[1..]).into_owned());
+            }
+        }
+        Ok(keys)
+    }
+
+    pub fn digest_done(&self, key: &str) -> Result<bool, StateError> {
+        self.tree
+            .contains_key(tagged(DIGEST_DONE, key))
+            .map_err(|e| self.db_err(e))
+    }
+
+    /// The last digest of a chain: its key and signature.
+    pub fn chain(&self, chain: &str) -> Result<Option<(String, String)>, StateError> {
+        let value = self
+            .tree
+            .get(tagged(CHAIN, chain))
+            .map_err(|e| self.db_err(e))?;
+        Ok(value.and_then(|v| {
+            let text = std::str::from_utf8(&v).ok()?;
+            let (key, signature) = text.split_once('\n')?;
+            Some((key.to_owned(), signature.to_owned()))
+        }))
+    }
+
+    /// Records a digest as verified (its findings were printed and flushed), as the new end
+    /// of its chain unless it is a backfill, and the printed keys it listed as covered.
+    pub fn mark_digest_done(
+        &self,
+        key: &str,
+        chain: Option<(&str, &str)>,
+        covered: &[String],
+    ) -> Result<(), StateError> {
+        if self.read_only {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        batch.insert(tagged(DIGEST_DONE, key), &[][..]);
+        if let Some((chain, signature)) = chain {
+            batch.insert(
+                tagged(CHAIN, chain),
+                format!("{key}\n{signature}").as_bytes(),
+            );
+        }
+        for log in covered {
+            if let Printed::Hashed {
+                sha256,
+                covered: false,
+            } = self.printed(log)?
+            {
+                let mut value = sha256.to_vec();
+                value.push(COVERED);
+                batch.insert(tagged(DONE, log), value);
+            }
+        }
+        self.tree.apply_batch(batch).map_err(|e| self.db_err(e))?;
+        self.flush()
+    }
+
+    pub fn public_key(&self, fingerprint: &str) -> Result<Option<Vec<u8>>, StateError> {
+        let value = self
+            .tree
+            .get(tagged(PUBLIC_KEY, fingerprint))
+            .map_err(|e| self.db_err(e))?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    pub fn set_public_key(&self, fingerprint: &str, der: &[u8]) -> Result<(), StateError> {
+        if self.read_only {
+            return Ok(());
+        }
+        self.tree
+            .insert(tagged(PUBLIC_KEY, fingerprint), der)
+            .map_err(|e| self.db_err(e))?;
+        self.flush()
+    }
+
+    /// What digest verification keeps per digest partition (a small JSON document).
+    pub fn digest_watch(&self, digest_prefix: &str) -> Result<Option<String>, StateError> {
+        let value = self
+            .tree
+            .get(tagged(DIGEST_WATCH, digest_prefix))
+            .map_err(|e| self.db_err(e))?;
+        Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub fn set_digest_watch(&self, digest_prefix: &str, value: &str) -> Result<(), StateError> {
+        if self.read_only {
+            return Ok(());
+        }
+        self.tree
+            .insert(tagged(DIGEST_WATCH, digest_prefix), value.as_bytes())
+            .map_err(|e| self.db_err(e))?;
+        self.flush()
+    }
+
+    /// Forgets the verified digests under `digest_prefix` that sort before `before`.
+    pub fn prune_digests(&self, digest_prefix: &str, before: &str) -> Result<usize, StateError> {
+        self.remove_ranges(&[DIGEST_DONE], |tag| {
+            tagged(tag, digest_prefix)..tagged(tag, before)
+        })
+    }
+
     /// Forgets the keys under `prefix` that sort before `before`: they are older than any
     /// listing will look at again. Returns how many were removed.
     pub fn prune(&self, prefix: &str, before: &str) -> Result<usize, StateError> {
-        self.remove_ranges(|tag| tagged(tag, prefix)..tagged(tag, before))
+        self.remove_ranges(&[DONE, RESUME], |tag| {
+            tagged(tag, prefix)..tagged(tag, before)
+        })
     }
 
     /// Everything remembered for this bucket and prefix, in key order within each kind.
@@ -334,17 +478,18 @@ impl State {
     pub fn forget(&self, within: &str, from: &str) -> Result<usize, StateError> {
         // Keys are a tag and UTF-8 text, which never holds 0xFF: every key under `within`
         // sorts before `within` + 0xFF.
-        self.remove_ranges(|tag| {
+        self.remove_ranges(&[DONE, RESUME], |tag| {
             let mut end = tagged(tag, within);
             end.push(0xFF);
             tagged(tag, from)..end
         })
     }
 
-    /// Removes the done and unfinished keys in `range(tag)` for each of those two tags, in
-    /// one batch, then flushes. Returns how many were removed.
+    /// Removes the keys in `range(tag)` for each of `tags`, in one batch, then flushes.
+    /// Returns how many were removed.
     fn remove_ranges(
         &self,
+        tags: &[u8],
         range: impl Fn(u8) -> std::ops::Range<Vec<u8>>,
     ) -> Result<usize, StateError> {
         if self.read_only {
@@ -352,7 +497,7 @@ impl State {
         }
         let mut batch = sled::Batch::default();
         let mut removed = 0;
-        for tag in [DONE, RESUME] {
+        for &tag in tags {
             for key in self.tree.range(range(tag)).keys() {
                 batch.remove(key.map_err(|e| self.db_err(e))?);
                 removed += 1;
@@ -404,6 +549,17 @@ pub enum Entry {
         partition: String,
         date: Option<Date>,
     },
+}
+
+/// What the state knows of a log file, for digest verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Printed {
+    /// Not printed (yet), or forgotten.
+    No,
+    /// Printed before digests were verified: no hash to compare.
+    Unhashed,
+    /// Printed, with the SHA-256 of its uncompressed content.
+    Hashed { sha256: [u8; 32], covered: bool },
 }
 
 fn tagged(tag: u8, text: &str) -> Vec<u8> {
@@ -511,14 +667,14 @@ mod tests {
             assert!(!state.is_done(&a).unwrap());
             state.mark_printed_up_to(&a, 7).unwrap();
             state.set_floor(P, date!(2026 - 11 - 22)).unwrap();
-            state.mark_done(&b).unwrap();
+            state.mark_done(&b, None).unwrap();
         }
         let state = State::open(&path, "bucket", "", false).unwrap();
         assert_eq!(state.resume_from(&a).unwrap(), 7);
         assert!(state.is_done(&b).unwrap());
         assert_eq!(state.newest_done(P).unwrap(), Some(b.clone()));
         assert_eq!(state.floor(P).unwrap(), Some(date!(2026 - 11 - 22)));
-        state.mark_done(&a).unwrap();
+        state.mark_done(&a, None).unwrap();
         assert_eq!(
             state.resume_from(&a).unwrap(),
             0,
@@ -543,7 +699,7 @@ mod tests {
         let keep = key("2026/11/22", "20261122T1000Z");
         let elsewhere = "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/01/x.json.gz";
         for k in [&old, &keep, &elsewhere.to_owned()] {
-            state.mark_done(k).unwrap();
+            state.mark_done(k, None).unwrap();
         }
         state
             .mark_printed_up_to(&key("2026/11/19", "20261119T1000Z"), 3)
@@ -561,7 +717,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fresh");
         let state = State::open(&path, "bucket", "", true).unwrap();
-        state.mark_done("k").unwrap();
+        state.mark_done("k", None).unwrap();
         state.set_floor(P, date!(2026 - 11 - 22)).unwrap();
         assert!(!state.is_done("k").unwrap());
         drop(state);
@@ -571,10 +727,10 @@ mod tests {
         );
 
         let rw = State::open(&path, "bucket", "", false).unwrap();
-        rw.mark_done("k").unwrap();
+        rw.mark_done("k", None).unwrap();
         drop(rw);
         let ro = State::open(&path, "bucket", "", true).unwrap();
-        ro.mark_done("k2").unwrap();
+        ro.mark_done("k2", None).unwrap();
         ro.mark_printed_up_to("k3", 5).unwrap();
         assert!(ro.is_done("k").unwrap());
         assert!(!ro.is_done("k2").unwrap());
@@ -591,7 +747,7 @@ mod tests {
         );
         let other = "AWSLogs/111122223333/CloudTrail/us-east-2/2026/11/22/k.json.gz";
         for k in [&old, &new, other] {
-            state.mark_done(k).unwrap();
+            state.mark_done(k, None).unwrap();
         }
         state
             .mark_printed_up_to(&key("2026/11/23", "x"), 4)
@@ -632,7 +788,7 @@ mod tests {
         let path = dir.path().join("state");
         State::open(&path, "bucket", "", false)
             .unwrap()
-            .mark_done("k")
+            .mark_done("k", None)
             .unwrap();
         for entry in fs::read_dir(path.join("db")).unwrap() {
             let entry = entry.unwrap().path();

@@ -22,7 +22,20 @@
 //! | `no_logs` | the bucket holds no CloudTrail logs under the prefix | - |
 //! | `recovered` | the first good run after failing ones (said once) | `failedRuns`, `failingSince`, `lastError` |
 //!
-//! A run prints at most two (a partial run that also fell behind prints both). Failures
+//! With `--validate-digests`, each finding of digest verification (`digest`) is one more
+//! event, printed once, with `exitCode` 6 and the `account` and `region` first among its
+//! details:
+//!
+//! | kind | when | details |
+//! |---|---|---|
+//! | `log_deleted` | a digest lists a log file the bucket no longer has | `key`, `digest` |
+//! | `log_altered` | a log file's SHA-256 is not the one its digest recorded | `key`, `digest`, `sha256`, `expectedSha256` |
+//! | `digest_missing` | the chain names a digest the bucket does not have | `digest`, `nextDigest`, `digestEndTime` |
+//! | `digest_invalid` | a digest's signature does not verify, it was moved, or is unreadable | `digest`, `reason` |
+//! | `digest_chain_broken` | a digest records another signature for the one before it | `digest`, `previousDigest` |
+//! | `digest_late` | printed log files no digest listed for over two hours | `key` (the oldest), `since`, `logFiles` |
+//!
+//! Apart from those, a run prints at most two (a partial run that also fell behind prints both). Failures
 //! repeat at every run while they last. A line never exceeds the run's line limit:
 //! details go first, then the message is shortened. This module decides which events a run
 //! gets and writes them; it does not print records or keep the history (`history` does).
@@ -53,6 +66,13 @@ pub enum Kind {
     Behind,
     NoLogs,
     Recovered,
+    /// Digest findings (`digest`), one event each.
+    LogDeleted,
+    LogAltered,
+    DigestMissing,
+    DigestInvalid,
+    DigestChainBroken,
+    DigestLate,
 }
 
 impl fmt::Display for Kind {
@@ -63,6 +83,12 @@ impl fmt::Display for Kind {
             Kind::Behind => "behind",
             Kind::NoLogs => "no_logs",
             Kind::Recovered => "recovered",
+            Kind::LogDeleted => "log_deleted",
+            Kind::LogAltered => "log_altered",
+            Kind::DigestMissing => "digest_missing",
+            Kind::DigestInvalid => "digest_invalid",
+            Kind::DigestChainBroken => "digest_chain_broken",
+            Kind::DigestLate => "digest_late",
         })
     }
 }
@@ -260,6 +286,20 @@ pub fn outcome(
         return Outcome {
             exit_code: exit::OK,
             events: vec![event(Kind::NoLogs, message.clone(), exit::OK, Vec::new())],
+            run,
+        };
+    }
+    let findings = summary.digests.as_ref().map_or(0, |d| d.findings);
+    if findings > 0 {
+        // The findings were printed as they were found; the exit code says it to a person.
+        run.outcome = "integrity".to_owned();
+        run.exit_code = exit::INTEGRITY;
+        run.first_error = Some(format!(
+            "digest verification: {findings} log files or digests deleted or altered"
+        ));
+        return Outcome {
+            exit_code: exit::INTEGRITY,
+            events: behind.into_iter().collect(),
             run,
         };
     }

@@ -12,7 +12,6 @@ mod support;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -64,25 +63,6 @@ fn failed<'a>(run: &'a Run, trail: &Trail, reason: &str, exit_code: i32) -> &'a 
         run.stderr
     );
     event
-}
-
-/// Writes the run's status line where the rule pack's check finds it, and compares it with
-/// the fixture the engines were fed.
-fn compare_with_fixture(name: &str, event: &Value) {
-    let line = serde_json::json!({ "ossecCloudtrail": event }).to_string();
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-lines");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.txt")), format!("{line}\n")).unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("ossec-conf/tests/status")
-        .join(format!("{name}.txt"));
-    let text =
-        std::fs::read_to_string(&fixture).unwrap_or_else(|e| panic!("{}: {e}", fixture.display()));
-    let want = status_event(text.trim_end()).expect("the fixture is a status line");
-    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
-    assert_eq!(keys(event), keys(&want), "{name}: members");
-    assert_eq!(event["kind"], want["kind"], "{name}");
-    assert_eq!(event["reason"], want["reason"], "{name}");
 }
 
 #[test]

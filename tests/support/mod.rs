@@ -150,6 +150,34 @@ impl Trail {
             .unwrap_or_else(|e| panic!("putting {key}: {e:?}"));
     }
 
+    /// Puts an object with user metadata (`x-amz-meta-NAME`).
+    pub fn put_with_metadata(&self, key: &str, body: Vec<u8>, metadata: &[(&str, &str)]) {
+        let mut put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body));
+        for (name, value) in metadata {
+            put = put.metadata(*name, *value);
+        }
+        runtime()
+            .block_on(put.send())
+            .unwrap_or_else(|e| panic!("putting {key}: {e:?}"));
+    }
+
+    pub fn delete(&self, key: &str) {
+        runtime()
+            .block_on(
+                self.client
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("deleting {key}: {e:?}"));
+    }
+
     /// Puts a gzip CloudTrail log file holding `records`.
     pub fn put_log(&self, key: &str, records: &[Value]) {
         self.put(key, gzip(&log_body(records)));
@@ -347,6 +375,26 @@ pub fn run_and_close_after(mut cmd: Command, n: usize) -> (Vec<String>, i32, Str
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// Writes a status line where the rule pack's check finds it (`target/tmp/status-lines/`),
+/// and compares it with the fixture of the same name in `ossec-conf/tests/status/`, which
+/// the real engines were fed: same members in the same order, same kind and reason.
+pub fn compare_with_fixture(name: &str, event: &Value) {
+    let line = serde_json::json!({ "ossecCloudtrail": event }).to_string();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-lines");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.txt")), format!("{line}\n")).unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("ossec-conf/tests/status")
+        .join(format!("{name}.txt"));
+    let text =
+        std::fs::read_to_string(&fixture).unwrap_or_else(|e| panic!("{}: {e}", fixture.display()));
+    let want = status_event(text.trim_end()).expect("the fixture is a status line");
+    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(keys(event), keys(&want), "{name}: members");
+    assert_eq!(event["kind"], want["kind"], "{name}");
+    assert_eq!(event["reason"], want["reason"], "{name}");
 }
 
 /// `YYYY/MM/DD` of today minus `days_ago`, as key folders spell it.
