@@ -443,3 +443,26 @@ fn a_missing_public_key_is_a_partial_run_retried_later() {
         next.stderr
     );
 }
+
+#[test]
+fn check_suggests_validation_when_the_trail_writes_digests() {
+    let signed = signed_trail("digests-check", 1, Spoil::default());
+    let run = signed.trail.sub(&["check"], &[]);
+    let said = run.lines.join("\n");
+    assert!(
+        said.contains("the trail writes digest files") && said.contains("--validate-digests"),
+        "{said}"
+    );
+    let plain = Trail::new("digests-check-none");
+    fill(&plain, "n", 1, 1);
+    let said = plain.sub(&["check"], &[]).lines.join("\n");
+    assert!(said.contains("log file validation is off"), "{said}");
+}
+
+#[test]
+fn validation_is_for_polling_runs() {
+    let signed = signed_trail("digests-sqs", 1, Spoil::default());
+    let run = signed.run(&["--sqs-queue-url", "http://127.0.0.1:1/q"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("--sqs-queue-url"), "{}", run.stderr);
+}

@@ -126,10 +126,15 @@ pub async fn run(target: &Target, sqs_queue_url: Option<&str>, agent: &AgentOpti
         }
     }
     match reachable {
-        Some((bucket, partitions)) => report.tell(
-            "read",
-            check_read(&bucket, partitions.as_deref(), notified.as_deref()).await,
-        ),
+        Some((bucket, partitions)) => {
+            report.tell(
+                "read",
+                check_read(&bucket, partitions.as_deref(), notified.as_deref()).await,
+            );
+            if let Some(partitions) = &partitions {
+                report.tell("digests", check_digests(&bucket, partitions).await);
+            }
+        }
         None => report.tell("read", Outcome::Skipped("reading one object")),
     }
     report.tell("state", check_state(target, &prefix));
@@ -345,6 +350,38 @@ async fn check_bucket(
     }
     report.tell("logs", Outcome::Ok(describe(&partitions)));
     (!bucket_failed).then_some((bucket, Some(partitions)))
+}
+
+/// Whether the trail writes digest files (log file validation), which `--validate-digests`
+/// verifies: one listing of the first partition's digest folder.
+async fn check_digests(bucket: &Bucket, partitions: &[Partition]) -> Outcome {
+    let Some(partition) = partitions.first() else {
+        return Outcome::Skipped("digest files");
+    };
+    let prefix = partition.digest_prefix();
+    match bucket.list_page(&prefix, false, None, None).await {
+        Ok(page)
+            if page
+                .objects
+                .iter()
+                .any(|o| partition.digest_file(&o.key).is_some()) =>
+        {
+            Outcome::Warn(format!(
+                "the trail writes digest files (log file validation is on), e.g. under \
+                 s3://{}/{prefix}: add --validate-digests to verify them at each run and \
+                 alert when log files are deleted or altered (needs cloudtrail:ListPublicKeys, \
+                 or --digest-public-keys FILE)",
+                bucket.name()
+            ))
+        }
+        Ok(_) => Outcome::Ok(format!(
+            "no digest files under s3://{}/{prefix}: log file validation is off for this \
+             trail (turn it on to be able to prove that no log file was deleted or altered; \
+             CIS AWS 3.2)",
+            bucket.name()
+        )),
+        Err(e) => Outcome::Warn(format!("cannot list {prefix} for digest files: {e}")),
+    }
 }
 
 fn bucket_failure(e: &S3Error) -> Outcome {
