@@ -340,21 +340,37 @@ impl Verifier<'_> {
         }
     }
 
-    /// The finding for printed log files that no digest listed within two hours, if any.
+    /// The finding for printed log files of hours that no digest covered within two hours, if
+    /// any.
     fn late_digest(
         &self,
         partition: &Partition,
         now: OffsetDateTime,
     ) -> Result<Option<Event>, RunError> {
-        let uncovered = self.state.uncovered(&partition.prefix)?;
-        let late: Vec<&String> = uncovered
+        let hashed = self.state.hashed(&partition.prefix)?;
+        let delivered = |key: &str| {
+            partition
+                .log_file(key)
+                .and_then(|f| crate::layout::delivery_time(f.stamp))
+        };
+        let hour = |t: OffsetDateTime| t.unix_timestamp().div_euclid(3600);
+        // An hour counts as having its digest when any of its files was listed: another trail
+        // without validation may write into the same folders, and its files never will be.
+        let mut hours_with_digest = std::collections::HashSet::new();
+        for (key, covered) in &hashed {
+            if let (true, Some(t)) = (covered, delivered(key)) {
+                hours_with_digest.insert(hour(t));
+            }
+        }
+        let late: Vec<&String> = hashed
             .iter()
-            .filter(|key| {
-                partition
-                    .log_file(key)
-                    .and_then(|f| crate::layout::delivery_time(f.stamp))
-                    .is_some_and(|t| t + DIGEST_LATE_AFTER < now)
+            .filter(|(key, covered)| {
+                !covered
+                    && delivered(key).is_some_and(|t| {
+                        t + DIGEST_LATE_AFTER < now && !hours_with_digest.contains(&hour(t))
+                    })
             })
+            .map(|(key, _)| key)
             .collect();
         let Some(oldest) = late.first() else {
             return Ok(None);
@@ -552,8 +568,10 @@ impl Verifier<'_> {
         };
         Ok(self
             .state
-            .uncovered(&partition.prefix)?
+            .hashed(&partition.prefix)?
             .into_iter()
+            .filter(|(_, covered)| !covered)
+            .map(|(key, _)| key)
             .filter(|key| {
                 partition
                     .log_file(key)

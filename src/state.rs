@@ -325,14 +325,15 @@ impl State {
         })
     }
 
-    /// The done keys under `prefix` printed with a hash that no digest listed yet, oldest
-    /// first.
-    pub fn uncovered(&self, prefix: &str) -> Result<Vec<String>, StateError> {
+    /// The done keys under `prefix` printed with a hash, oldest first, each with whether a
+    /// digest listed it yet.
+    pub fn hashed(&self, prefix: &str) -> Result<Vec<(String, bool)>, StateError> {
         let mut keys = Vec::new();
         for item in self.tree.scan_prefix(tagged(DONE, prefix)) {
             let (key, value) = item.map_err(|e| self.db_err(e))?;
-            if value.len() == 32 {
-                keys.push(String::from_utf8_lossy(&key[1..]).into_owned());
+            if value.len() >= 32 {
+                let covered = value.get(32) == Some(&COVERED);
+                keys.push((String::from_utf8_lossy(&key[1..]).into_owned(), covered));
             }
         }
         Ok(keys)

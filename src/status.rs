@@ -33,7 +33,7 @@
 //! | `digest_missing` | the chain names a digest the bucket does not have | `digest`, `nextDigest`, `digestEndTime` |
 //! | `digest_invalid` | a digest's signature does not verify, it was moved, or is unreadable | `digest`, `reason` |
 //! | `digest_chain_broken` | a digest records another signature for the one before it | `digest`, `previousDigest` |
-//! | `digest_late` | printed log files no digest listed for over two hours | `key` (the oldest), `since`, `logFiles` |
+//! | `digest_late` | hours of printed log files that no digest covered two hours later | `key` (the oldest), `since`, `logFiles` |
 //!
 //! Apart from those, a run prints at most two (a partial run that also fell behind prints both). Failures
 //! repeat at every run while they last. A line never exceeds the run's line limit:

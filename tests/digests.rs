@@ -466,3 +466,39 @@ fn validation_is_for_polling_runs() {
     run.expect_code(2);
     assert!(run.stderr.contains("--sqs-queue-url"), "{}", run.stderr);
 }
+
+#[test]
+fn without_a_keys_file_the_keys_come_from_list_public_keys_and_a_refusal_says_what_to_do() {
+    // moto has no ListPublicKeys: the call is made, really, and fails as a refused one would.
+    let signed = signed_trail("digests-listkeys", 1, Spoil::default());
+    let run = signed.trail.run(&["--validate-digests"]);
+    run.expect_code(3);
+    assert_eq!(run.status.len(), 1, "{:?}", run.status);
+    let message = run.status[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("ListPublicKeys in us-east-1 failed")
+            && message.contains("cloudtrail:ListPublicKeys, or give --digest-public-keys"),
+        "{message}"
+    );
+    assert_eq!(
+        run.event_ids().len(),
+        signed.ids.len(),
+        "records are printed all the same"
+    );
+}
+
+#[test]
+fn another_trail_without_validation_in_the_same_folders_is_no_finding() {
+    let signed = signed_trail("digests-mixed", 3, Spoil::default());
+    let day = day(1);
+    let mut want = signed.ids.clone();
+    for hour in 1..=3 {
+        let key = log_key("", None, A, REGION, &day, &format!("{hour:02}50"));
+        let records = records(&format!("digests-mixed-other-{hour}"), 2, A, REGION);
+        want.extend(ids(&records));
+        signed.trail.put_log(&key, &records);
+    }
+    let run = signed.run(&[]);
+    run.expect_code(0);
+    assert!(findings(&run, &want).is_empty(), "{:?}", run.status);
+}
