@@ -229,7 +229,16 @@ impl Verifier<'_> {
             return Ok(()); // Nothing printed yet: nothing to check.
         };
         let start_after = partition.digest_day_folder(start);
-        let listed = self.list(&digest_prefix, &start_after).await?;
+        // A listing refused (a bucket policy may keep readers out of the digest folders) is
+        // this partition's problem, reported and retried; the records were printed already.
+        let listed = match self.list(&digest_prefix, &start_after).await {
+            Ok(listed) => listed,
+            Err(e) => {
+                let object = format!("s3://{}/{digest_prefix}", self.bucket.name());
+                fail(report, &object, e.to_string());
+                return Ok(());
+            }
+        };
         let mut chains: BTreeMap<&str, Vec<(String, bool, &str)>> = BTreeMap::new();
         for key in &listed {
             let Some(file) = partition.digest_file(key) else {
@@ -318,7 +327,11 @@ impl Verifier<'_> {
     }
 
     /// Every key under `prefix` after `start_after`.
-    async fn list(&self, prefix: &str, start_after: &str) -> Result<Vec<String>, RunError> {
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: &str,
+    ) -> Result<Vec<String>, crate::s3::S3Error> {
         let mut keys = Vec::new();
         let mut continuation = None;
         loop {

@@ -502,3 +502,36 @@ fn another_trail_without_validation_in_the_same_folders_is_no_finding() {
     run.expect_code(0);
     assert!(findings(&run, &want).is_empty(), "{:?}", run.status);
 }
+
+#[test]
+fn digest_folders_refused_to_the_reader_make_a_partial_run_not_a_failed_one() {
+    use support::proxy::{Fault, Proxy, Rule};
+    let signed = signed_trail("digests-refused", 2, Spoil::default());
+    let proxy = Proxy::start(&server().endpoint);
+    proxy.add(
+        Rule::new(Fault::Error(403, "AccessDenied", "Access Denied"))
+            .lists()
+            .on_key("CloudTrail-Digest"),
+    );
+    let keys = signed.keys_file.path().to_str().unwrap();
+    let run = signed.trail.run_at(
+        &proxy.endpoint,
+        &["--validate-digests", "--digest-public-keys", keys],
+    );
+    run.expect_code(3);
+    assert_eq!(
+        run.event_ids().len(),
+        signed.ids.len(),
+        "every record printed"
+    );
+    assert_eq!(run.status.len(), 1, "{:?}", run.status);
+    assert_eq!(run.status[0]["kind"], "partial");
+    assert!(
+        run.status[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("CloudTrail-Digest"),
+        "{}",
+        run.status[0]
+    );
+}
