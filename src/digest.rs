@@ -462,7 +462,11 @@ impl Verifier<'_> {
                     Kind::DigestInvalid,
                     partition,
                     message,
-                    vec![("digest", json!(key)), ("reason", json!(reason))],
+                    vec![
+                        ("digest", json!(key)),
+                        ("reason", json!(reason)),
+                        ("digestEndTime", json!(digest_time(partition, key))),
+                    ],
                 )],
                 link: None,
                 covered,
@@ -629,7 +633,11 @@ impl Verifier<'_> {
                 Kind::DigestChainBroken,
                 partition,
                 message,
-                vec![("digest", json!(key)), ("previousDigest", json!(last_key))],
+                vec![
+                    ("digest", json!(key)),
+                    ("previousDigest", json!(last_key)),
+                    ("digestEndTime", json!(digest_time(partition, key))),
+                ],
             )]);
         }
         // Keys sort by time within a chain: a previous digest after the last one verified
@@ -685,7 +693,12 @@ impl Verifier<'_> {
                         Kind::LogDeleted,
                         partition,
                         message,
-                        vec![("key", json!(key)), ("digest", json!(digest_key))],
+                        vec![
+                            ("key", json!(key)),
+                            ("digest", json!(digest_key)),
+                            ("delivered", json!(delivered(partition, key))),
+                            ("digestEndTime", json!(digest_time(partition, digest_key))),
+                        ],
                     )));
                 }
                 Err(e) => return Ok(LogCheck::Failed(e.to_string())),
@@ -713,6 +726,8 @@ impl Verifier<'_> {
                 ("digest", json!(digest_key)),
                 ("sha256", json!(found)),
                 ("expectedSha256", json!(expected)),
+                ("delivered", json!(delivered(partition, key))),
+                ("digestEndTime", json!(digest_time(partition, digest_key))),
             ],
         )))
     }
@@ -728,6 +743,27 @@ impl Verifier<'_> {
         }
         Ok(hashing.finish().map(hex::encode))
     }
+}
+
+/// When a log file was delivered (RFC 3339, from its key), empty if its key does not say.
+fn delivered(partition: &Partition, key: &str) -> String {
+    partition
+        .log_file(key)
+        .and_then(|f| crate::layout::delivery_time(f.stamp))
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// The end of the hour a digest covers (RFC 3339, from its key).
+fn digest_time(partition: &Partition, key: &str) -> String {
+    let Some(stamp) = partition.digest_file(key).map(|d| d.stamp) else {
+        return String::new();
+    };
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    time::PrimitiveDateTime::parse(stamp, &format)
+        .ok()
+        .and_then(|t| t.assume_utc().format(&Rfc3339).ok())
+        .unwrap_or_default()
 }
 
 enum LogCheck {

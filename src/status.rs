@@ -28,11 +28,11 @@
 //!
 //! | kind | when | details |
 //! |---|---|---|
-//! | `log_deleted` | a digest lists a log file the bucket no longer has | `key`, `digest` |
-//! | `log_altered` | a log file's SHA-256 is not the one its digest recorded | `key`, `digest`, `sha256`, `expectedSha256` |
+//! | `log_deleted` | a digest lists a log file the bucket no longer has | `key`, `digest`, `delivered`, `digestEndTime` |
+//! | `log_altered` | a log file's SHA-256 is not the one its digest recorded | `key`, `digest`, `sha256`, `expectedSha256`, `delivered`, `digestEndTime` |
 //! | `digest_missing` | the chain names a digest the bucket does not have | `digest`, `nextDigest`, `digestEndTime` |
-//! | `digest_invalid` | a digest's signature does not verify, it was moved, or is unreadable | `digest`, `reason` |
-//! | `digest_chain_broken` | a digest records another signature for the one before it | `digest`, `previousDigest` |
+//! | `digest_invalid` | a digest's signature does not verify, it was moved, or is unreadable | `digest`, `reason`, `digestEndTime` |
+//! | `digest_chain_broken` | a digest records another signature for the one before it | `digest`, `previousDigest`, `digestEndTime` |
 //! | `digest_late` | hours of printed log files that no digest covered two hours later | `key` (the oldest), `since`, `logFiles` |
 //!
 //! Apart from those, a run prints at most two (a partial run that also fell behind prints both). Failures
