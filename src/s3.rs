@@ -268,31 +268,32 @@ impl Bucket {
 
     /// The stored size of an object (HeadObject, which needs s3:GetObject).
     pub async fn size_of(&self, key: &str) -> Result<u64, S3Error> {
-        let out = self
-            .client
-            .head_object()
-            .bucket(&self.name)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| self.error(&e, key))?;
+        let out = self.head(key).await.map_err(|e| self.error(&e, key))?;
         Ok(u64::try_from(out.content_length().unwrap_or(0)).unwrap_or(0))
     }
 
     /// Whether `key` exists (HeadObject: a 404 is `false`, any other refusal an error).
     pub async fn exists(&self, key: &str) -> Result<bool, S3Error> {
-        match self
-            .client
+        match self.head(key).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(self.error(&e, key)),
+        }
+    }
+
+    async fn head(
+        &self,
+        key: &str,
+    ) -> Result<
+        aws_sdk_s3::operation::head_object::HeadObjectOutput,
+        SdkError<aws_sdk_s3::operation::head_object::HeadObjectError, HttpResponse>,
+    > {
+        self.client
             .head_object()
             .bucket(&self.name)
             .key(key)
             .send()
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
-            Err(e) => Err(self.error(&e, key)),
-        }
     }
 
     /// Downloads a small object whole, with the `x-amz-meta-signature` CloudTrail signs its

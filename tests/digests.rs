@@ -218,12 +218,7 @@ fn the_finding<'a>(run: &'a Run, signed: &Signed, kind: &str, want_ids: &[String
         run.stderr
     );
     let event = found[0];
-    let keys: Vec<&str> = event
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys = members(event);
     assert_eq!(
         &keys[..7],
         ["kind", "bucket", "prefix", "message", "exitCode", "account", "region"],

@@ -757,12 +757,7 @@ fn a_missing_queue_fails_the_run_with_one_status_event() {
     assert!(run.lines.is_empty(), "no records: {:?}", run.lines);
     assert_eq!(run.status.len(), 1, "one status event: {:?}", run.status);
     let event = &run.status[0];
-    let keys: Vec<&str> = event
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys = members(event);
     assert_eq!(
         keys,
         ["kind", "bucket", "prefix", "message", "exitCode", "reason"],

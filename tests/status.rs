@@ -34,12 +34,7 @@ fn the_status<'a>(run: &'a Run, trail: &Trail, kind: &str, exit_code: i32) -> &'
         run.stderr
     );
     let event = &run.status[0];
-    let keys: Vec<&str> = event
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys = members(event);
     assert_eq!(&keys[..5], COMMON, "{event}");
     assert_eq!(event["kind"], kind, "{event}");
     assert_eq!(event["bucket"], trail.bucket.as_str(), "{event}");

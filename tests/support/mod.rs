@@ -272,6 +272,16 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// The member names of a status event, in order (the OSSEC decoders rely on the order).
+pub fn members(event: &Value) -> Vec<&str> {
+    event
+        .as_object()
+        .expect("a status event is an object")
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
 /// Whether a stdout line is one of the collector's status events, and if so its content.
 pub fn status_event(line: &str) -> Option<Value> {
     let value: Value = serde_json::from_str(line).ok()?;
