@@ -37,7 +37,7 @@ use crate::collect::{ObjectError, RunError, Settings, ERRORS_KEPT};
 use crate::layout::Partition;
 use crate::public_keys::{KeyError, PublicKeys};
 use crate::s3::Bucket;
-use crate::state::{Printed, State};
+use crate::state::{Printed, State, StateError};
 use crate::status::{self, Event, Kind};
 
 /// Passes a log file's uncompressed content through while taking its SHA-256.
@@ -179,6 +179,30 @@ pub async fn verify<W: Write>(
         verifier.partition(partition, now, out, &mut report).await?;
     }
     Ok(report)
+}
+
+/// For `state show`: what verification holds for `partition`, `None` when it never ran there.
+pub fn describe(state: &State, partition: &Partition) -> Result<Option<String>, StateError> {
+    let Some(watch) = state.digest_watch(&partition.digest_prefix())? else {
+        return Ok(None);
+    };
+    let watch: Watch = serde_json::from_str(&watch).unwrap_or_default();
+    let hashed = state.hashed(&partition.prefix)?;
+    let covered = hashed.iter().filter(|(_, covered)| *covered).count();
+    Ok(Some(format!(
+        "{} of the {} keys printed with a hash were listed by a verified digest; {}{}",
+        covered,
+        hashed.len(),
+        if watch.seen {
+            "digests seen"
+        } else {
+            "no digest seen yet"
+        },
+        watch
+            .next_due
+            .map(|due| format!(", next looked for at {due}"))
+            .unwrap_or_default()
+    )))
 }
 
 fn fail(report: &mut Report, object: &str, reason: String) {

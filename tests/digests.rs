@@ -530,3 +530,14 @@ fn digest_folders_refused_to_the_reader_make_a_partial_run_not_a_failed_one() {
         run.status[0]
     );
 }
+
+#[test]
+fn state_show_tells_what_verification_holds() {
+    let signed = signed_trail("digests-show", 2, Spoil::default());
+    signed.run(&[]).expect_code(0);
+    let shown = signed.trail.sub(&["state", "show"], &[]).lines.join("\n");
+    assert!(
+        shown.contains("digests:        4 of the 4 keys printed with a hash were listed by a verified digest; digests seen"),
+        "{shown}"
+    );
+}

@@ -142,6 +142,9 @@ fn show(state: &State, target: &Target, path: &Path) -> Result<u8> {
                 .map(|d| d.to_string())
                 .unwrap_or_else(|| "(unknown)".to_owned())
         );
+        if let Some(digests) = crate::digest::describe(state, partition)? {
+            println!("    digests:        {digests}");
+        }
     }
     print_runs(path, target);
     Ok(exit::OK)
