@@ -541,3 +541,42 @@ fn state_show_tells_what_verification_holds() {
         "{shown}"
     );
 }
+
+#[test]
+fn keys_from_list_public_keys_are_kept_in_the_state() {
+    use support::proxy::{Fault, Proxy, Rule};
+    let signed = signed_trail("digests-keycache", 3, Spoil::default());
+    let der = key().to_public_key().to_pkcs1_der().unwrap();
+    // What CloudTrail answers (JSON protocol: times in epoch seconds, the key as base64).
+    let answer = json!({"PublicKeyList": [{
+        "Value": aws_smithy_types::base64::encode(der.as_bytes()),
+        "ValidityStartTime": 1_767_225_600,
+        "ValidityEndTime": 1_798_761_600,
+        "Fingerprint": FINGERPRINT,
+    }]})
+    .to_string();
+    let proxy = Proxy::start(&server().endpoint);
+    proxy.add(Rule::new(Fault::Json(Box::leak(answer.into_boxed_str()))).on_body("StartTime"));
+    // The budget leaves the last hours' digests for the next run...
+    let first = signed
+        .trail
+        .run_at(&proxy.endpoint, &["--validate-digests", "--max-lines", "7"]);
+    assert!(
+        first
+            .stderr
+            .contains("digests: 1 verified, 2 log files matched"),
+        "{}",
+        first.stderr
+    );
+    // ... which asks no one: moto refuses ListPublicKeys, the key comes from the state.
+    let second = signed.trail.run(&["--validate-digests"]);
+    second.expect_code(0);
+    assert!(second.status.is_empty(), "{:?}", second.status);
+    assert!(
+        second
+            .stderr
+            .contains("digests: 2 verified, 4 log files matched"),
+        "{}",
+        second.stderr
+    );
+}

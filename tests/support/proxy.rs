@@ -34,6 +34,9 @@ pub enum Fault {
     Error(u16, &'static str, &'static str),
     /// An error as the query-protocol services (STS) word it: HTTP status, code and message.
     QueryError(u16, &'static str, &'static str),
+    /// A 200 answer of a JSON-protocol service (CloudTrail) with this body, for a call the
+    /// local server does not implement.
+    Json(&'static str),
 }
 
 /// Which requests a fault hits.
@@ -281,6 +284,14 @@ fn serve(
             }
             Some(Fault::QueryError(status, code, message)) => {
                 query_error(&mut writer, status, code, message)
+            }
+            Some(Fault::Json(body)) => {
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\n\
+                     Content-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                writer.write_all(response.as_bytes()).ok()
             }
             Some(Fault::Reset) => None,
             Some(Fault::CutBody(keep)) => {
