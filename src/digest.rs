@@ -34,6 +34,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::collect::{ObjectError, RunError, Settings, ERRORS_KEPT};
+use crate::decode;
 use crate::layout::Partition;
 use crate::public_keys::{KeyError, PublicKeys};
 use crate::s3::Bucket;
@@ -255,7 +256,7 @@ impl Verifier<'_> {
         let start_after = partition.digest_day_folder(start);
         // A listing refused (a bucket policy may keep readers out of the digest folders) is
         // this partition's problem, reported and retried; the records were printed already.
-        let listed = match self.list(&digest_prefix, &start_after).await {
+        let listed = match self.bucket.list_after(&digest_prefix, &start_after).await {
             Ok(listed) => listed,
             Err(e) => {
                 let object = format!("s3://{}/{digest_prefix}", self.bucket.name());
@@ -264,7 +265,7 @@ impl Verifier<'_> {
             }
         };
         let mut chains: BTreeMap<&str, Vec<(String, bool, &str)>> = BTreeMap::new();
-        for key in &listed {
+        for key in listed.iter().map(|o| &o.key) {
             let Some(file) = partition.digest_file(key) else {
                 continue;
             };
@@ -348,33 +349,6 @@ impl Verifier<'_> {
             &serde_json::to_string(&watch).unwrap_or_default(),
         )?;
         Ok(())
-    }
-
-    /// Every key under `prefix` after `start_after`.
-    async fn list(
-        &self,
-        prefix: &str,
-        start_after: &str,
-    ) -> Result<Vec<String>, crate::s3::S3Error> {
-        let mut keys = Vec::new();
-        let mut continuation = None;
-        loop {
-            let first_page = continuation.is_none();
-            let page = self
-                .bucket
-                .list_page(
-                    prefix,
-                    false,
-                    first_page.then_some(start_after),
-                    continuation,
-                )
-                .await?;
-            keys.extend(page.objects.into_iter().map(|o| o.key));
-            match page.next {
-                Some(token) => continuation = Some(token),
-                None => return Ok(keys),
-            }
-        }
     }
 
     /// The finding for printed log files of hours that no digest covered within two hours, if
@@ -500,7 +474,9 @@ impl Verifier<'_> {
             }
         };
         let mut inflated = Vec::new();
-        if let Err(e) = flate2::read::MultiGzDecoder::new(&data[..]).read_to_end(&mut inflated) {
+        if let Err(e) =
+            decode::open(io::Cursor::new(data)).and_then(|mut r| r.read_to_end(&mut inflated))
+        {
             return Ok(invalid(format!("not gzip ({e})"), None, Vec::new()));
         }
         let document: DigestDocument = match serde_json::from_slice(&inflated) {
@@ -756,16 +732,16 @@ impl Verifier<'_> {
         )))
     }
 
-    /// Downloads a log file that was not printed and hashes its content (`None`: not gzip).
+    /// Downloads a log file that was not printed and hashes its content as the pipeline
+    /// would have (`None`: it cannot be read to its end).
     async fn hash_of(&self, key: &str) -> Result<Option<String>, String> {
         let data = crate::fetch::download(self.bucket, key)
             .await
             .map_err(|e| e.to_string())?;
-        let mut hashing = Hashing::new(flate2::read::MultiGzDecoder::new(&data[..]), true);
-        if io::copy(&mut hashing, &mut io::sink()).is_err() {
+        let Ok(reader) = decode::open(io::Cursor::new(data)) else {
             return Ok(None);
-        }
-        Ok(hashing.finish().map(hex::encode))
+        };
+        Ok(Hashing::new(reader, true).finish().map(hex::encode))
     }
 }
 

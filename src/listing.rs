@@ -176,45 +176,28 @@ pub async fn list_new(
     // StartAfter the folder name itself: the folder's first key sorts right after it.
     let start_after = partition.day_folder(start);
     let mut pending = Vec::new();
-    let mut continuation = None;
-    loop {
-        let first_page = continuation.is_none();
-        let page = bucket
-            .list_page(
-                &partition.prefix,
-                false,
-                first_page.then_some(start_after.as_str()),
-                continuation,
-            )
-            .await?;
-        for object in page.objects {
-            let Some(file) = partition.log_file(&object.key) else {
-                tracing::debug!("skipping {}: not a CloudTrail log file", object.key);
-                continue;
-            };
-            if object.size == 0 || state.is_done(&object.key)? {
-                continue;
-            }
-            pending.push(Pending {
-                resume_from: state.resume_from(&object.key)?,
-                date: file.date,
-                stamp: file.stamp.to_owned(),
-                size: object.size,
-                key: object.key,
-            });
+    for object in bucket.list_after(&partition.prefix, &start_after).await? {
+        let Some(file) = partition.log_file(&object.key) else {
+            tracing::debug!("skipping {}: not a CloudTrail log file", object.key);
+            continue;
+        };
+        if object.size == 0 || state.is_done(&object.key)? {
+            continue;
         }
-        match page.next {
-            Some(token) => continuation = Some(token),
-            None => {
-                tracing::debug!(
-                    "{}: {} new objects from {start}",
-                    partition.prefix,
-                    pending.len()
-                );
-                return Ok(pending);
-            }
-        }
+        pending.push(Pending {
+            resume_from: state.resume_from(&object.key)?,
+            date: file.date,
+            stamp: file.stamp.to_owned(),
+            size: object.size,
+            key: object.key,
+        });
     }
+    tracing::debug!(
+        "{}: {} new objects from {start}",
+        partition.prefix,
+        pending.len()
+    );
+    Ok(pending)
 }
 
 /// Lists every partition (a few at a time) and merges their files into one queue ordered by

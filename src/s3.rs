@@ -246,6 +246,33 @@ impl Bucket {
         })
     }
 
+    /// Every key under `prefix` that sorts after `start_after`, all pages, in key order.
+    pub async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: &str,
+    ) -> Result<Vec<Listed>, S3Error> {
+        let mut objects = Vec::new();
+        let mut continuation = None;
+        loop {
+            // StartAfter on the first page only: the continuation token carries it on.
+            let first_page = continuation.is_none();
+            let page = self
+                .list_page(
+                    prefix,
+                    false,
+                    first_page.then_some(start_after),
+                    continuation,
+                )
+                .await?;
+            objects.extend(page.objects);
+            match page.next {
+                Some(token) => continuation = Some(token),
+                None => return Ok(objects),
+            }
+        }
+    }
+
     /// All sub-folders of `prefix` (a delimiter listing, every page).
     pub async fn list_folders(&self, prefix: &str) -> Result<Vec<String>, S3Error> {
         let mut folders = Vec::new();
